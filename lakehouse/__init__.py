@@ -1,0 +1,1 @@
+"""Python glue for the nycflights13 lakehouse: what SQL cannot do (loading, the Spark session, reports)."""

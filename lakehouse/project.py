@@ -1,0 +1,10 @@
+"""Settings the dbt project owns and the Python side must agree with (read from dbt_project.yml)."""
+
+import yaml
+
+from lakehouse.paths import PROJECT_ROOT
+
+
+def project_var(name: str) -> str:
+    with (PROJECT_ROOT / "dbt_project.yml").open() as project_file:
+        return yaml.safe_load(project_file)["vars"][name]

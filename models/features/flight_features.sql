@@ -1,0 +1,94 @@
+{#-
+    One row per flight that departed: what was known before its scheduled departure, and whether it left
+    more than `delay_threshold_minutes` late. Incremental by month: a run merges the months from the latest
+    one already present (re-merged, in case it was partial) up to `features_through_month`.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='flight_id',
+        partition_by=['flight_month'],
+        on_schema_change='fail',
+    )
+}}
+
+with
+
+flights as (
+
+    select * from {{ ref('int_flights_joined_aircraft_and_route') }}
+
+),
+
+origin_history as (
+
+    select * from {{ ref('int_flights_prior_origin_departures') }}
+
+),
+
+route_history as (
+
+    select * from {{ ref('int_routes_monthly_delay_history') }}
+
+),
+
+departed as (
+
+    select * from flights
+    where not is_cancelled
+    {%- if var('features_through_month', none) %}
+        and flight_date < add_months(to_date('{{ var("features_through_month") }}-01'), 1)
+    {%- endif %}
+    {%- if is_incremental() %}
+        and flight_date >= (select coalesce(max(flight_month), date'1900-01-01') from {{ this }})
+    {%- endif %}
+
+),
+
+final as (
+
+    select
+        departed.flight_id,
+        departed.carrier_code,
+        departed.origin_airport_code,
+        departed.destination_airport_code,
+        departed.route_code,
+        departed.aircraft_type,
+        departed.engine_type,
+        month(departed.flight_date) as month_of_year,
+        dayofweek(departed.flight_date) as day_of_week,
+        hour(departed.scheduled_departure_at) as scheduled_hour,
+        departed.distance_miles,
+        departed.engine_count,
+        departed.seat_count,
+        departed.aircraft_age_years,
+        departed.temperature_f,
+        departed.dewpoint_f,
+        departed.relative_humidity,
+        departed.wind_direction_degrees,
+        departed.wind_speed_mph,
+        departed.wind_gust_mph,
+        departed.precipitation_inches,
+        departed.pressure_millibars,
+        departed.visibility_miles,
+        origin_history.origin_prior_departure_count,
+        origin_history.origin_prior_mean_delay_minutes,
+        origin_history.origin_prior_delayed_share,
+        route_history.route_prior_departed_count,
+        route_history.route_prior_delay_rate,
+        {{ is_delayed('departed.departure_delay_minutes') }} as is_delayed,
+        departed.flight_date,
+        trunc(departed.flight_date, 'MM') as flight_month,
+        departed.scheduled_departure_at
+
+    from departed
+    left join origin_history
+        on departed.flight_id = origin_history.flight_id
+    left join route_history
+        on departed.route_code = route_history.route_code
+        and trunc(departed.flight_date, 'MM') = route_history.month_start_date
+
+)
+
+select * from final

@@ -1,0 +1,65 @@
+with
+
+source as (
+
+    select * from {{ source('nycflights', 'weather') }}
+
+),
+
+renamed as (
+
+    select
+        origin as airport_code,
+        temp as temperature_f,
+        dewp as dewpoint_f,
+        humid as relative_humidity,
+        wind_dir as wind_direction_degrees,
+        wind_speed as wind_speed_mph,
+        wind_gust as wind_gust_mph,
+        precip as precipitation_inches,
+        pressure as pressure_millibars,
+        visib as visibility_miles,
+        -- The source gives each observation's hour as an instant (UTC), so no DST arithmetic is needed.
+        time_hour as observed_at,
+        _batch_id as batch_id,
+        _loaded_at as loaded_at
+
+    from source
+
+),
+
+deduplicated as (
+
+    select
+        *,
+        row_number() over (
+            partition by airport_code, observed_at order by loaded_at desc, batch_id
+        ) as copy_number
+
+    from renamed
+
+),
+
+final as (
+
+    select
+        {{ surrogate_key(['airport_code', 'unix_seconds(observed_at)']) }} as weather_observation_id,
+        airport_code,
+        temperature_f,
+        dewpoint_f,
+        relative_humidity,
+        wind_direction_degrees,
+        wind_speed_mph,
+        wind_gust_mph,
+        precipitation_inches,
+        pressure_millibars,
+        visibility_miles,
+        observed_at,
+        loaded_at
+
+    from deduplicated
+    where copy_number = 1
+
+)
+
+select * from final
