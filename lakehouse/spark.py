@@ -7,6 +7,7 @@ block so that the loader, ml/ and the servers run with the same Delta catalog, w
 import errno
 import fcntl
 import os
+import time
 from pathlib import Path
 
 import jinja2
@@ -50,26 +51,34 @@ def spark_conf(target: str | None = None) -> dict[str, str]:
     }
 
 
-def ensure_metastore_free() -> None:
-    """Fail with one line, not a Derby stack trace, when another JVM has the embedded metastore open.
-
-    Derby holds a file lock on dbex.lck while a JVM has the database booted; asking for the same lock tells
-    whether someone else holds it, without touching the database.
-    """
-    lock_file = metastore_dir() / "dbex.lck"
-    if not lock_file.exists():
-        return
+def _metastore_held_elsewhere(lock_file: Path) -> bool:
     with lock_file.open("a") as lock:
         try:
             fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
             if error.errno not in (errno.EACCES, errno.EAGAIN):
                 raise
+            return True
+        fcntl.lockf(lock, fcntl.LOCK_UN)
+        return False
+
+
+def ensure_metastore_free(grace_seconds: float = 10.0) -> None:
+    """Fail with one line, not a Derby stack trace, when another JVM has the embedded metastore open.
+
+    Derby holds a file lock on dbex.lck while a JVM has the database booted; asking for the same lock tells
+    whether someone else holds it, without touching the database. A JVM that is just exiting (the one a
+    finished `dbt build` leaves behind for a moment) gets a few seconds to let go.
+    """
+    lock_file = metastore_dir() / "dbex.lck"
+    deadline = time.monotonic() + grace_seconds
+    while lock_file.exists() and _metastore_held_elsewhere(lock_file):
+        if time.monotonic() >= deadline:
             raise MetastoreLockedError(
                 f"the metastore in {metastore_dir()} is in use by another Spark process "
                 "(a dbt run, a Thrift server or a notebook): wait for it or stop it, then run again"
-            ) from None
-        fcntl.lockf(lock, fcntl.LOCK_UN)
+            )
+        time.sleep(0.5)
 
 
 def get_spark(app_name: str = "lakehouse", target: str | None = None) -> SparkSession:

@@ -26,6 +26,6 @@ def table_rows(spark: SparkSession) -> list[tuple[str, str, int, int | None]]:
 def main(argv: list[str] | None = None) -> None:
     argparse.ArgumentParser(prog="lakehouse summary", description=__doc__).parse_args(argv)
     spark = get_spark("lakehouse-summary")
-    print(f"{'table':<45} {'format':<7} {'rows':>10} {'version':>8}")
+    print(f"{'table':<52} {'format':<7} {'rows':>10} {'version':>8}")
     for name, table_format, rows, version in table_rows(spark):
-        print(f"{name:<45} {table_format:<7} {rows:>10,} {'' if version is None else version:>8}")
+        print(f"{name:<52} {table_format:<7} {rows:>10,} {'' if version is None else version:>8}")
