@@ -1,0 +1,68 @@
+"""Scoring a delay model the same way for the model and its baselines: MLlib's evaluators for ROC AUC, PR AUC,
+log loss, precision and recall; the Brier score and the threshold sweep, which MLlib does not offer, in one
+aggregation each."""
+
+from pyspark.ml.evaluation import BinaryClassificationEvaluator, MulticlassClassificationEvaluator
+from pyspark.ml.functions import array_to_vector, vector_to_array
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+P_DELAYED = "p_delayed"
+CANDIDATE_THRESHOLDS = [step / 100 for step in range(5, 96)]
+
+
+def from_model(predictions: DataFrame) -> DataFrame:
+    """A fitted pipeline's output with the delay probability as a plain column."""
+    return predictions.withColumn(P_DELAYED, vector_to_array("probability")[1])
+
+
+def from_probability(rows: DataFrame, p_delayed) -> DataFrame:
+    """Rows scored by a baseline's probability, shaped like a model's output."""
+    return rows.withColumn(P_DELAYED, p_delayed.cast("double")).withColumn(
+        "probability", array_to_vector(F.array(1 - F.col(P_DELAYED), F.col(P_DELAYED)))
+    )
+
+
+def best_threshold(scored: DataFrame) -> float:
+    """The probability cut-off with the best F1 (2·TP / (predicted + actual positives)) on these rows."""
+    positive = F.col("label") == 1.0
+    totals = scored.agg(
+        F.sum(positive.cast("int")).alias("actual"),
+        *[F.sum(((F.col(P_DELAYED) >= t) & positive).cast("int")).alias(f"tp_{i}") for i, t in enumerate(CANDIDATE_THRESHOLDS)],
+        *[F.sum((F.col(P_DELAYED) >= t).cast("int")).alias(f"pp_{i}") for i, t in enumerate(CANDIDATE_THRESHOLDS)],
+    ).first()
+    f1 = {
+        t: 2 * totals[f"tp_{i}"] / (totals[f"pp_{i}"] + totals["actual"])
+        for i, t in enumerate(CANDIDATE_THRESHOLDS)
+        if totals[f"pp_{i}"] + totals["actual"] > 0
+    }
+    return max(f1, key=f1.get)
+
+
+def metrics(scored: DataFrame, threshold: float) -> dict[str, float]:
+    labelled = scored.withColumn("prediction", (F.col(P_DELAYED) >= threshold).cast("double")).cache()
+    binary = BinaryClassificationEvaluator(rawPredictionCol=P_DELAYED)
+    multiclass = MulticlassClassificationEvaluator(metricLabel=1.0)
+    summary = labelled.agg(
+        F.avg((F.col(P_DELAYED) - F.col("label")) ** 2).alias("brier"), F.avg("label").alias("base_rate")
+    ).first()
+    result = {
+        "roc_auc": binary.evaluate(labelled, {binary.metricName: "areaUnderROC"}),
+        "pr_auc": binary.evaluate(labelled, {binary.metricName: "areaUnderPR"}),
+        "log_loss": multiclass.evaluate(labelled, {multiclass.metricName: "logLoss"}),
+        "brier": summary["brier"],
+        "base_rate": summary["base_rate"],
+        "precision": multiclass.evaluate(labelled, {multiclass.metricName: "precisionByLabel"}),
+        "recall": multiclass.evaluate(labelled, {multiclass.metricName: "recallByLabel"}),
+    }
+    labelled.unpersist()
+    return result
+
+
+def format_table(rows: dict[str, dict[str, float]], threshold: float) -> str:
+    columns = ["roc_auc", "pr_auc", "log_loss", "brier", "precision", "recall"]
+    lines = [f"{'model':<28}" + "".join(f"{name:>10}" for name in columns)]
+    for name, values in rows.items():
+        lines.append(f"{name:<28}" + "".join(f"{values[column]:>10.4f}" for column in columns))
+    lines.append(f"(precision and recall at p >= {threshold:.2f}, the best-F1 threshold on the validation months)")
+    return "\n".join(lines)

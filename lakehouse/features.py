@@ -1,0 +1,70 @@
+"""Reading features.flight_features for ml/: by table name, optionally at a Delta version, prepared the same way
+for training and scoring."""
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakehouse.errors import LakehouseError, TableMissingError
+
+FEATURES_TABLE = "features.flight_features"
+KEY = "flight_id"
+LABEL = "is_delayed"
+CATEGORICAL = ["carrier_code", "origin_airport_code", "destination_airport_code", "aircraft_type", "engine_type"]
+NUMERIC = [
+    "month_of_year",
+    "day_of_week",
+    "scheduled_hour",
+    "distance_miles",
+    "engine_count",
+    "seat_count",
+    "aircraft_age_years",
+    "temperature_f",
+    "dewpoint_f",
+    "relative_humidity",
+    "wind_direction_degrees",
+    "wind_speed_mph",
+    "wind_gust_mph",
+    "precipitation_inches",
+    "pressure_millibars",
+    "visibility_miles",
+    "origin_prior_departure_count",
+    "origin_prior_mean_delay_minutes",
+    "origin_prior_delayed_share",
+    "route_prior_departed_count",
+    "route_prior_delay_rate",
+]
+
+
+SPLIT_MONTH = "split_month"
+
+
+def current_version(spark: SparkSession) -> int:
+    return spark.sql(f"describe history {FEATURES_TABLE} limit 1").first()["version"]
+
+
+def read_features(spark: SparkSession, as_of_version: int | None = None) -> tuple[DataFrame, int]:
+    """flight_features at a Delta version (default: the current one), and that version."""
+    if not spark.catalog.tableExists(FEATURES_TABLE):
+        raise TableMissingError(f"{FEATURES_TABLE} does not exist: run `dbt build` first")
+    latest = current_version(spark)
+    version = latest if as_of_version is None else as_of_version
+    if not 0 <= version <= latest:
+        raise LakehouseError(f"{FEATURES_TABLE} has versions 0 to {latest}: pick one of those for --as-of-version")
+    return spark.read.option("versionAsOf", version).table(FEATURES_TABLE), version
+
+
+def in_months(rows: DataFrame, months: list[int]) -> DataFrame:
+    """The rows of model_input() whose flight falls in one of these calendar months."""
+    return rows.where(F.col(SPLIT_MONTH).isin(months))
+
+
+def model_input(features: DataFrame) -> DataFrame:
+    """The columns the pipeline reads: categoricals with an explicit 'unknown', numerics as double (suffixed
+    `_value`: the pipeline's Imputer writes the clean names), a 0/1 label, and the month the split uses."""
+    return features.select(
+        KEY,
+        F.col("month_of_year").alias(SPLIT_MONTH),
+        *[F.coalesce(F.col(name), F.lit("unknown")).alias(name) for name in CATEGORICAL],
+        *[F.col(name).cast("double").alias(f"{name}_value") for name in NUMERIC],
+        F.col(LABEL).cast("double").alias("label"),
+    )

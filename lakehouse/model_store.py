@@ -1,0 +1,45 @@
+"""Where trained models live: one folder per version under the state folder, a Spark PipelineModel plus a
+metadata.json saying what it was trained on and how well it did."""
+
+import json
+from pathlib import Path
+
+from pyspark.ml import PipelineModel
+
+from lakehouse.errors import LakehouseError
+from lakehouse.paths import state_home
+
+MODEL_NAME = "flight_delay"
+
+
+class ModelMissingError(LakehouseError):
+    pass
+
+
+def models_dir() -> Path:
+    return state_home() / "models" / MODEL_NAME
+
+
+def _versions() -> list[int]:
+    if not models_dir().is_dir():
+        return []
+    return sorted(int(path.name[1:]) for path in models_dir().glob("v*") if (path / "metadata.json").exists())
+
+
+def next_version_dir() -> Path:
+    return models_dir() / f"v{(_versions() or [0])[-1] + 1}"
+
+
+def save(model: PipelineModel, metadata: dict, version_dir: Path) -> Path:
+    model.write().overwrite().save(str(version_dir / "pipeline"))
+    (version_dir / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
+    return version_dir
+
+
+def load_latest() -> tuple[PipelineModel, dict]:
+    versions = _versions()
+    if not versions:
+        raise ModelMissingError(f"no trained model in {models_dir()}: run `python ml/train.py` first")
+    version_dir = models_dir() / f"v{versions[-1]}"
+    metadata = json.loads((version_dir / "metadata.json").read_text())
+    return PipelineModel.load(str(version_dir / "pipeline")), metadata

@@ -1,0 +1,76 @@
+"""
+Score flights with the saved delay model and merge the predictions into the Delta table ml.predictions.
+
+Re-scoring a period replaces its rows (MERGE on flight_id) instead of adding copies. By default the model's own
+test months are scored.
+
+Run with:
+    python ml/score.py [--months 11-12] [--as-of-version N]
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from delta.tables import DeltaTable  # noqa: E402
+from pyspark.sql import functions as F  # noqa: E402
+
+from lakehouse import evaluation, model_store  # noqa: E402
+from lakehouse.cli import run  # noqa: E402
+from lakehouse.errors import LakehouseError  # noqa: E402
+from lakehouse.features import KEY, in_months, model_input, read_features  # noqa: E402
+from lakehouse.spark import get_spark  # noqa: E402
+
+PREDICTIONS_TABLE = "ml.predictions"
+
+
+def parse_months(text: str) -> list[int]:
+    first, _, last = text.partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--months", type=parse_months, help="months to score, e.g. 11-12 (default: the test months)")
+    parser.add_argument("--as-of-version", type=int, help="score this Delta version of flight_features")
+    args = parser.parse_args(argv)
+
+    spark = get_spark("ml-score")
+    model, metadata = model_store.load_latest()
+    months = args.months or metadata["months"]["test"]
+    features, features_version = read_features(spark, args.as_of_version)
+    flights = in_months(model_input(features), months)
+    if flights.isEmpty():
+        raise LakehouseError(f"flight_features has no flights in months {months}: pick months with flights")
+
+    predictions = evaluation.from_model(model.transform(flights)).select(
+        KEY,
+        F.col(evaluation.P_DELAYED).alias("delay_probability"),
+        (F.col(evaluation.P_DELAYED) >= metadata["threshold"]).alias("is_predicted_delayed"),
+        F.lit(metadata["model_version"]).alias("model_version"),
+        F.lit(features_version).alias("features_delta_version"),
+        F.current_timestamp().alias("scored_at"),
+    )
+    spark.sql("create schema if not exists ml")
+    if not spark.catalog.tableExists(PREDICTIONS_TABLE):
+        predictions.limit(0).write.format("delta").saveAsTable(PREDICTIONS_TABLE)
+    (
+        DeltaTable.forName(spark, PREDICTIONS_TABLE).alias("existing")
+        .merge(predictions.alias("scored"), f"existing.{KEY} = scored.{KEY}")
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    scored = spark.table(PREDICTIONS_TABLE).where(F.col("model_version") == metadata["model_version"])
+    version = spark.sql(f"describe history {PREDICTIONS_TABLE} limit 1").first()["version"]
+    print(
+        f"scored {predictions.count():,} flights of months {months} with model {metadata['model_version']}"
+        f" -> {PREDICTIONS_TABLE} (Delta version {version}, {spark.table(PREDICTIONS_TABLE).count():,} rows)"
+    )
+    return scored.count()
+
+
+if __name__ == "__main__":
+    run(main)
