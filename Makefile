@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Every entry point, dbt included, keeps its state here; absolute, so it holds from any directory.
 export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
 
-.PHONY: run test install jars ingest build summary lock clean
+.PHONY: run test install jars ingest build summary train score lock clean
 
 run: jars ingest build summary
 
@@ -37,6 +37,12 @@ build: jars
 
 summary: jars
 	$(BIN)/lakehouse summary
+
+train: jars
+	$(BIN)/python ml/train.py
+
+score: jars
+	$(BIN)/python ml/score.py
 
 lock: install
 	{ sed -n '1,2p' requirements.lock; $(BIN)/pip freeze --exclude-editable; } > requirements.lock.new

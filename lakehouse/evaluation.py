@@ -41,7 +41,8 @@ def best_threshold(scored: DataFrame) -> float:
 
 def metrics(scored: DataFrame, threshold: float) -> dict[str, float]:
     labelled = scored.withColumn("prediction", (F.col(P_DELAYED) >= threshold).cast("double")).cache()
-    binary = BinaryClassificationEvaluator(rawPredictionCol=P_DELAYED)
+    # numBins=0: exact areas; down-sampled curves depend on how rows fall into partitions.
+    binary = BinaryClassificationEvaluator(rawPredictionCol=P_DELAYED, numBins=0)
     multiclass = MulticlassClassificationEvaluator(metricLabel=1.0)
     summary = labelled.agg(
         F.avg((F.col(P_DELAYED) - F.col("label")) ** 2).alias("brier"), F.avg("label").alias("base_rate")

@@ -38,6 +38,11 @@ NUMERIC = [
 SPLIT_MONTH = "split_month"
 
 
+# Rates over an empty history are null; with the history's count beside them (0), 0 says the same and keeps
+# the column usable when a training window has no history at all (a route's first month, January).
+ZERO_WITHOUT_HISTORY = ["origin_prior_mean_delay_minutes", "origin_prior_delayed_share", "route_prior_delay_rate"]
+
+
 def current_version(spark: SparkSession) -> int:
     return spark.sql(f"describe history {FEATURES_TABLE} limit 1").first()["version"]
 
@@ -65,6 +70,10 @@ def model_input(features: DataFrame) -> DataFrame:
         KEY,
         F.col("month_of_year").alias(SPLIT_MONTH),
         *[F.coalesce(F.col(name), F.lit("unknown")).alias(name) for name in CATEGORICAL],
-        *[F.col(name).cast("double").alias(f"{name}_value") for name in NUMERIC],
+        *[
+            (F.coalesce(F.col(name), F.lit(0)) if name in ZERO_WITHOUT_HISTORY else F.col(name))
+            .cast("double").alias(f"{name}_value")
+            for name in NUMERIC
+        ],
         F.col(LABEL).cast("double").alias("label"),
     )

@@ -6,7 +6,7 @@ from pyspark.sql import SparkSession
 
 from lakehouse.spark import get_spark
 
-LAYERS = ["raw", "staging", "intermediate", "features"]
+LAYERS = ["raw", "staging", "intermediate", "features", "ml"]
 
 
 def table_rows(spark: SparkSession) -> list[tuple[str, str, int, int | None]]:

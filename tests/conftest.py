@@ -88,6 +88,15 @@ def dbt(spark, tmp_path_factory):
     return run
 
 
+@pytest.fixture(scope="session")
+def built(spark, dbt, slice_dir):
+    """The slice loaded into bronze and `dbt build` run once over it."""
+    from lakehouse.ingest import ingest
+
+    ingest(spark, ["flights", "weather"], slice_dir)
+    return dbt("build")
+
+
 def lakehouse_command(*args: str, home: Path) -> subprocess.CompletedProcess:
     """A `python -m lakehouse.<module>` child process, as a user would run it, against the test home."""
     return subprocess.run(

@@ -4,9 +4,6 @@ build, the data tests and unit tests green, and month-by-month incremental runs 
 import json
 from pathlib import Path
 
-import pytest
-
-from lakehouse.ingest import ingest
 from lakehouse.summary import LAYERS
 
 SLICE_MONTHS = ["2013-01", "2013-02", "2013-03"]
@@ -28,12 +25,6 @@ def through(month):
 
 def delta_version(spark, table):
     return spark.sql(f"describe history {table} limit 1").first()["version"]
-
-
-@pytest.fixture(scope="module")
-def built(spark, dbt, slice_dir):
-    ingest(spark, ["flights", "weather"], slice_dir)
-    return dbt("build")
 
 
 def test_build_passes_every_node_without_warnings(built):

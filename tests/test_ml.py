@@ -1,0 +1,111 @@
+"""ml/ on real Spark, Delta and MLflow, on the January–March slice (train January, tune February, test March)."""
+
+import importlib.util
+import json
+
+import mlflow
+import pytest
+from pyspark.ml.classification import GBTClassifier
+from pyspark.sql import functions as F
+
+from lakehouse import model_store
+from lakehouse.errors import LakehouseError
+from lakehouse.features import in_months, model_input, read_features
+from lakehouse.tracking import EXPERIMENT, use_project_store
+from tests.conftest import PROJECT_ROOT
+
+SLICE_SPLIT = ["--train-months", "1", "--validation-months", "2", "--test-months", "3", "--quick"]
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(f"ml_{name}", PROJECT_ROOT / "ml" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+train, score = load_script("train"), load_script("score")
+
+
+def test_scoring_without_a_model_says_to_train_first(built):
+    with pytest.raises(model_store.ModelMissingError, match=r"run `python ml/train.py` first"):
+        score.main([])
+
+
+@pytest.fixture(scope="module")
+def trained(built):
+    return train.main(SLICE_SPLIT)
+
+
+def test_training_evaluates_the_model_against_its_baselines(trained):
+    metrics = trained["test_metrics"]
+    assert set(metrics) == {"GBT (tuned)", "logistic regression", "carrier x hour rate", "base rate"}
+    assert metrics["base rate"]["roc_auc"] == pytest.approx(0.5)
+    assert metrics["GBT (tuned)"]["roc_auc"] > metrics["carrier x hour rate"]["roc_auc"] > 0.5
+    assert 0 < trained["threshold"] < 1
+    version_dir = model_store.models_dir() / trained["model_version"]
+    assert json.loads((version_dir / "metadata.json").read_text()) == trained
+    assert {path.name for path in (version_dir / "plots").iterdir()} == {
+        "roc.png", "precision_recall.png", "calibration.png", "feature_importances.png"
+    }
+
+
+def test_the_run_is_tracked_in_mlflow_with_the_spark_model(trained):
+    experiment_id = use_project_store()
+    [run] = mlflow.search_runs([experiment_id], filter_string=f"tags.mlflow.runName = '{trained['model_version']}'",
+                               output_format="list")
+    assert run.data.metrics["test_roc_auc"] == pytest.approx(trained["test_metrics"]["GBT (tuned)"]["roc_auc"])
+    artifacts = {artifact.path for artifact in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"plots", "metadata.json"} <= artifacts
+    assert mlflow.get_experiment(experiment_id).name == EXPERIMENT
+    assert mlflow.spark.load_model(f"runs:/{run.info.run_id}/model") is not None
+
+
+def test_the_split_months_do_not_overlap_in_time(spark, built):
+    rows = model_input(read_features(spark)[0])
+    windows = {
+        name: in_months(rows, [month]).join(spark.table("features.flight_features"), "flight_id")
+        .agg(F.min("scheduled_departure_at"), F.max("scheduled_departure_at")).first()
+        for name, month in [("train", 1), ("validation", 2), ("test", 3)]
+    }
+    assert windows["train"][1] < windows["validation"][0]
+    assert windows["validation"][1] < windows["test"][0]
+
+
+def test_a_split_without_flights_is_refused_naming_the_months(built):
+    with pytest.raises(LakehouseError, match=r"no features.flight_features rows in the test months \[7\]"):
+        train.main(["--train-months", "1", "--validation-months", "2", "--test-months", "7", "--quick"])
+
+
+def test_a_reloaded_model_predicts_exactly_the_same(spark, built, tmp_path):
+    rows = model_input(read_features(spark)[0])
+    model = train.build_pipeline(GBTClassifier(maxIter=5, maxDepth=3, seed=1)).fit(in_months(rows, [1]))
+    model_store.save(model, {"note": "test"}, tmp_path)
+    reloaded = model_store.PipelineModel.load(str(tmp_path / "pipeline"))
+    march = in_months(rows, [3])
+    fitted = model.transform(march).select("flight_id", "probability")
+    again = reloaded.transform(march).select("flight_id", F.col("probability").alias("reloaded"))
+    joined = fitted.join(again, "flight_id")
+    assert joined.count() == march.count()
+    assert joined.where(F.col("probability") != F.col("reloaded")).count() == 0
+
+
+def test_scoring_twice_replaces_instead_of_duplicating(spark, trained):
+    first = score.main([])
+    rows_after_first = spark.table("ml.predictions").count()
+    second = score.main([])
+
+    assert first == second == spark.table("ml.predictions").count() == rows_after_first
+    assert spark.table("ml.predictions").select("flight_id").distinct().count() == rows_after_first
+
+
+def test_training_on_an_old_delta_version_reproduces_its_metrics(spark, dbt, trained):
+    dbt("run", "--select", "flight_features")  # a newer version of the features table
+    assert read_features(spark)[1] > trained["features_delta_version"]
+
+    again = train.main([*SLICE_SPLIT, "--as-of-version", str(trained["features_delta_version"])])
+
+    assert again["features_delta_version"] == trained["features_delta_version"]
+    # Equal up to the order Spark happens to sum floating-point partials in (last digits).
+    for model_name, metrics in trained["test_metrics"].items():
+        assert again["test_metrics"][model_name] == pytest.approx(metrics, rel=1e-9, abs=1e-12)
