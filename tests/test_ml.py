@@ -24,7 +24,7 @@ def load_script(name):
     return module
 
 
-train, score = load_script("train"), load_script("score")
+train, score, explore = load_script("train"), load_script("score"), load_script("explore")
 
 
 def test_scoring_without_a_model_says_to_train_first(built):
@@ -109,3 +109,11 @@ def test_training_on_an_old_delta_version_reproduces_its_metrics(spark, dbt, tra
     # Equal up to the order Spark happens to sum floating-point partials in (last digits).
     for model_name, metrics in trained["test_metrics"].items():
         assert again["test_metrics"][model_name] == pytest.approx(metrics, rel=1e-9, abs=1e-12)
+
+
+def test_explore_profiles_the_features_with_pandas_on_spark(built, tmp_path, capsys):
+    report = explore.main(["--output", str(tmp_path / "profile.png")])
+
+    assert report.stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert "delayed share: 0." in printed and "origin_prior_delayed_share" in printed

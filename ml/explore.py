@@ -1,0 +1,79 @@
+"""
+Profile features.flight_features with the pandas API on Spark: the calls a pandas user knows, run by Spark.
+
+pyspark.pandas (Koalas' successor) turns value_counts, isnull, groupby and corr into Spark jobs, so the same few
+lines profile a year of flights or a hundred. The report: class balance, missing values per column, delay rate
+by scheduled hour and by carrier, and how the history features correlate with the label, printed and saved as
+one PNG.
+
+Run with:
+    python ml/explore.py
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from lakehouse.cli import run  # noqa: E402
+from lakehouse.features import LABEL, read_features  # noqa: E402
+from lakehouse.paths import state_home  # noqa: E402
+from lakehouse.spark import get_spark  # noqa: E402
+
+HISTORY_FEATURES = [
+    "origin_prior_departure_count",
+    "origin_prior_mean_delay_minutes",
+    "origin_prior_delayed_share",
+    "route_prior_departed_count",
+    "route_prior_delay_rate",
+]
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--output", type=Path, default=state_home() / "reports" / "flight_features_profile.png")
+    args = parser.parse_args(argv)
+
+    spark = get_spark("ml-explore")
+    features, version = read_features(spark)
+    flights = features.pandas_api()
+    flights[LABEL] = flights[LABEL].astype(int)
+
+    # Each line below is a Spark job; only the small results come back as pandas objects.
+    class_balance = flights[LABEL].value_counts(normalize=True).sort_index().to_pandas()
+    missing_share = flights.isnull().mean().sort_values(ascending=False).to_pandas()
+    by_hour = flights.groupby("scheduled_hour")[LABEL].mean().sort_index().to_pandas()
+    by_carrier = flights.groupby("carrier_code")[LABEL].mean().sort_values().to_pandas()
+    correlation = flights[HISTORY_FEATURES + [LABEL]].astype(float).corr()[LABEL].drop(LABEL).to_pandas()
+
+    print(f"flight_features version {version}: {len(flights):,} flights")
+    print(f"delayed share: {class_balance.get(1, 0.0):.3f}")
+    print("missing values (share of rows):")
+    print(missing_share[missing_share > 0].round(4).to_string())
+    print("correlation of history features with is_delayed:")
+    print(correlation.round(3).to_string())
+
+    figure, axes = plt.subplots(2, 2, figsize=(12, 8))
+    by_hour.plot.bar(ax=axes[0, 0], title="Delay rate by scheduled hour", xlabel="hour", ylabel="share delayed")
+    by_carrier.plot.barh(ax=axes[0, 1], title="Delay rate by carrier", xlabel="share delayed")
+    missing_share[missing_share > 0].plot.barh(ax=axes[1, 0], title="Missing values", xlabel="share of rows")
+    correlation.sort_values().plot.barh(ax=axes[1, 1], title="History features: correlation with is_delayed")
+    figure.suptitle(
+        f"features.flight_features v{version}: {len(flights):,} flights, {class_balance.get(1, 0.0):.1%} delayed"
+    )
+    figure.tight_layout()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(args.output, dpi=100)
+    plt.close(figure)
+    print(f"report saved to {args.output}")
+    return args.output
+
+
+if __name__ == "__main__":
+    run(main)
