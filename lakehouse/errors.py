@@ -19,3 +19,11 @@ class MetastoreLockedError(LakehouseError):
 
 class TableMissingError(LakehouseError):
     pass
+
+
+class DeltaJarsMissingError(LakehouseError):
+    pass
+
+
+class ModelMissingError(LakehouseError):
+    pass

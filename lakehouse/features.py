@@ -58,6 +58,12 @@ def read_features(spark: SparkSession, as_of_version: int | None = None) -> tupl
     return spark.read.option("versionAsOf", version).table(FEATURES_TABLE), version
 
 
+def parse_months(text: str) -> list[int]:
+    """'1-9' -> [1, ..., 9]; '10' -> [10]."""
+    first, _, last = text.partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
 def in_months(rows: DataFrame, months: list[int]) -> DataFrame:
     """The rows of model_input() whose flight falls in one of these calendar months."""
     return rows.where(F.col(SPLIT_MONTH).isin(months))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import DeltaJarsMissingError
 from lakehouse.paths import state_home
 
 # delta-spark for Spark 4.2 / Scala 2.13; the newest on Maven Central is 4.4.0 (pip's delta-spark is pinned equal).
@@ -39,10 +39,6 @@ PROVIDED_BY_SPARK = [
     "org.slf4j:slf4j-api",
     "org.xerial.snappy:snappy-java",
 ]
-
-
-class DeltaJarsMissingError(LakehouseError):
-    pass
 
 
 def jar_dir() -> Path:

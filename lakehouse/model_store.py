@@ -6,14 +6,10 @@ from pathlib import Path
 
 from pyspark.ml import PipelineModel
 
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import ModelMissingError
 from lakehouse.paths import state_home
 
 MODEL_NAME = "flight_delay"
-
-
-class ModelMissingError(LakehouseError):
-    pass
 
 
 def models_dir() -> Path:

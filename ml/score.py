@@ -20,15 +20,10 @@ from pyspark.sql import functions as F  # noqa: E402
 from lakehouse import evaluation, model_store  # noqa: E402
 from lakehouse.cli import run  # noqa: E402
 from lakehouse.errors import LakehouseError  # noqa: E402
-from lakehouse.features import KEY, in_months, model_input, read_features  # noqa: E402
+from lakehouse.features import KEY, in_months, model_input, parse_months, read_features  # noqa: E402
 from lakehouse.spark import get_spark  # noqa: E402
 
 PREDICTIONS_TABLE = "ml.predictions"
-
-
-def parse_months(text: str) -> list[int]:
-    first, _, last = text.partition("-")
-    return list(range(int(first), int(last or first) + 1))
 
 
 def main(argv: list[str] | None = None) -> int:

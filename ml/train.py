@@ -29,7 +29,15 @@ from pyspark.sql import functions as F  # noqa: E402
 from lakehouse import evaluation, model_store, plots  # noqa: E402
 from lakehouse.cli import run  # noqa: E402
 from lakehouse.errors import LakehouseError  # noqa: E402
-from lakehouse.features import CATEGORICAL, FEATURES_TABLE, NUMERIC, in_months, model_input, read_features  # noqa: E402
+from lakehouse.features import (  # noqa: E402
+    CATEGORICAL,
+    FEATURES_TABLE,
+    NUMERIC,
+    in_months,
+    model_input,
+    parse_months,
+    read_features,
+)
 from lakehouse.paths import PROJECT_ROOT  # noqa: E402
 from lakehouse.spark import get_spark  # noqa: E402
 from lakehouse.tracking import tracking_dir, tracking_uri, use_project_store  # noqa: E402
@@ -79,11 +87,6 @@ def readable_importances(model, scored) -> dict[str, float]:
 def git_commit() -> str | None:
     result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True)
     return result.stdout.strip() or None
-
-
-def parse_months(text: str) -> list[int]:
-    first, _, last = text.partition("-")
-    return list(range(int(first), int(last or first) + 1))
 
 
 def main(argv: list[str] | None = None) -> dict:

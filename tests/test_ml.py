@@ -9,7 +9,7 @@ from pyspark.ml.classification import GBTClassifier
 from pyspark.sql import functions as F
 
 from lakehouse import model_store
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import LakehouseError, ModelMissingError
 from lakehouse.features import in_months, model_input, read_features
 from lakehouse.tracking import EXPERIMENT, use_project_store
 from tests.conftest import PROJECT_ROOT
@@ -28,7 +28,7 @@ train, score, explore = load_script("train"), load_script("score"), load_script(
 
 
 def test_scoring_without_a_model_says_to_train_first(built):
-    with pytest.raises(model_store.ModelMissingError, match=r"run `python ml/train.py` first"):
+    with pytest.raises(ModelMissingError, match=r"run `python ml/train.py` first"):
         score.main([])
 
 
