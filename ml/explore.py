@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> Path:
     by_hour.plot.bar(ax=axes[0, 0], title="Delay rate by scheduled hour", xlabel="hour", ylabel="share delayed")
     by_carrier.plot.barh(ax=axes[0, 1], title="Delay rate by carrier", xlabel="share delayed")
     missing_share[missing_share > 0].plot.barh(ax=axes[1, 0], title="Missing values", xlabel="share of rows")
-    correlation.sort_values().plot.barh(ax=axes[1, 1], title="History features: correlation with is_delayed")
+    correlation.sort_values().plot.barh(ax=axes[1, 1], title="History features vs is_delayed (correlation)")
     figure.suptitle(
         f"features.flight_features v{version}: {len(flights):,} flights, {class_balance.get(1, 0.0):.1%} delayed"
     )
