@@ -33,11 +33,7 @@ NUMERIC = [
     "route_prior_departed_count",
     "route_prior_delay_rate",
 ]
-
-
 SPLIT_MONTH = "split_month"
-
-
 # Rates over an empty history are null; with the history's count beside them (0), 0 says the same and keeps
 # the column usable when a training window has no history at all (a route's first month, January).
 ZERO_WITHOUT_HISTORY = ["origin_prior_mean_delay_minutes", "origin_prior_delayed_share", "route_prior_delay_rate"]

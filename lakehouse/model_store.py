@@ -16,14 +16,17 @@ def models_dir() -> Path:
     return state_home() / "models" / MODEL_NAME
 
 
-def _versions() -> list[int]:
+def _versions(complete_only: bool) -> list[int]:
+    """Version numbers of the vN folders; complete ones have their metadata.json (a failed run's do not)."""
     if not models_dir().is_dir():
         return []
-    return sorted(int(path.name[1:]) for path in models_dir().glob("v*") if (path / "metadata.json").exists())
+    folders = [path for path in models_dir().glob("v*") if not complete_only or (path / "metadata.json").exists()]
+    return sorted(int(path.name[1:]) for path in folders)
 
 
 def next_version_dir() -> Path:
-    return models_dir() / f"v{(_versions() or [0])[-1] + 1}"
+    """A new version folder, numbered past every earlier one, finished or not."""
+    return models_dir() / f"v{(_versions(complete_only=False) or [0])[-1] + 1}"
 
 
 def save(model: PipelineModel, metadata: dict, version_dir: Path) -> Path:
@@ -33,7 +36,7 @@ def save(model: PipelineModel, metadata: dict, version_dir: Path) -> Path:
 
 
 def load_latest() -> tuple[PipelineModel, dict]:
-    versions = _versions()
+    versions = _versions(complete_only=True)
     if not versions:
         raise ModelMissingError(f"no trained model in {models_dir()}: run `python ml/train.py` first")
     version_dir = models_dir() / f"v{versions[-1]}"

@@ -11,20 +11,17 @@ Run with:
 """
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from lakehouse.cli import run  # noqa: E402
-from lakehouse.features import LABEL, read_features  # noqa: E402
-from lakehouse.paths import state_home  # noqa: E402
-from lakehouse.spark import get_spark  # noqa: E402
+from lakehouse.cli import run
+from lakehouse.features import LABEL, read_features
+from lakehouse.paths import state_home
+from lakehouse.spark import get_spark
 
 HISTORY_FEATURES = [
     "origin_prior_departure_count",

@@ -9,19 +9,15 @@ Run with:
 """
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
 
-from delta.tables import DeltaTable  # noqa: E402
-from pyspark.sql import functions as F  # noqa: E402
-
-from lakehouse import evaluation, model_store  # noqa: E402
-from lakehouse.cli import run  # noqa: E402
-from lakehouse.errors import LakehouseError  # noqa: E402
-from lakehouse.features import KEY, in_months, model_input, parse_months, read_features  # noqa: E402
-from lakehouse.spark import get_spark  # noqa: E402
+from lakehouse import evaluation, model_store
+from lakehouse.cli import run
+from lakehouse.errors import LakehouseError
+from lakehouse.features import KEY, in_months, model_input, parse_months, read_features
+from lakehouse.spark import get_spark
 
 PREDICTIONS_TABLE = "ml.predictions"
 

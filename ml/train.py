@@ -13,23 +13,20 @@ Run with:
 import argparse
 import json
 import subprocess
-import sys
 from datetime import datetime, timezone
 from importlib.metadata import version as package_version
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pyspark.ml import Pipeline
+from pyspark.ml.classification import GBTClassifier, LogisticRegression
+from pyspark.ml.feature import Imputer, OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
+from pyspark.ml.tuning import ParamGridBuilder
+from pyspark.sql import functions as F
 
-from pyspark.ml import Pipeline  # noqa: E402
-from pyspark.ml.classification import GBTClassifier, LogisticRegression  # noqa: E402
-from pyspark.ml.feature import Imputer, OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler  # noqa: E402
-from pyspark.ml.tuning import ParamGridBuilder  # noqa: E402
-from pyspark.sql import functions as F  # noqa: E402
-
-from lakehouse import evaluation, model_store, plots  # noqa: E402
-from lakehouse.cli import run  # noqa: E402
-from lakehouse.errors import LakehouseError  # noqa: E402
-from lakehouse.features import (  # noqa: E402
+from lakehouse import evaluation, model_store, plots
+from lakehouse.cli import run
+from lakehouse.errors import LakehouseError
+from lakehouse.features import (
     CATEGORICAL,
     FEATURES_TABLE,
     NUMERIC,
@@ -38,9 +35,9 @@ from lakehouse.features import (  # noqa: E402
     parse_months,
     read_features,
 )
-from lakehouse.paths import PROJECT_ROOT  # noqa: E402
-from lakehouse.spark import get_spark  # noqa: E402
-from lakehouse.tracking import tracking_dir, tracking_uri, use_project_store  # noqa: E402
+from lakehouse.paths import PROJECT_ROOT
+from lakehouse.spark import get_spark
+from lakehouse.tracking import tracking_dir, tracking_uri, use_project_store
 
 SEED = 13
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse import dataset
-from lakehouse.jars import jar_dir
+from lakehouse.jars import delta_jar_present, jar_dir
 from lakehouse.paths import PROJECT_ROOT, STATE_HOME_VARIABLE
 
 SLICE_MONTHS = {"1", "2", "3"}
@@ -21,21 +21,19 @@ SLICE_MONTHS = {"1", "2", "3"}
 
 def _ensure_jars() -> Path:
     """The user's fetched jars, fetched in a child process so this one's JVM starts with Delta on its class path."""
-    if not any(jar_dir().glob("io.delta_delta-spark_*.jar")):
+    if not delta_jar_present():
         subprocess.run([sys.executable, "-m", "lakehouse.jars"], check=True)
     return jar_dir()
 
 
-def _write_slice(table: str, target: Path) -> int:
+def _write_slice(table: str, target: Path) -> None:
     with dataset.source_file(table).open(newline="") as source, target.open("w", newline="") as sliced:
         rows = csv.reader(source)
         writer = csv.writer(sliced, lineterminator="\n")
         header = next(rows)
         writer.writerow(header)
         month = header.index("month")
-        kept = [row for row in rows if row[month] in SLICE_MONTHS]
-        writer.writerows(kept)
-    return len(kept)
+        writer.writerows(row for row in rows if row[month] in SLICE_MONTHS)
 
 
 @pytest.fixture(scope="session")

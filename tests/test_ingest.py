@@ -1,7 +1,6 @@
 """The bronze loader on real Spark and Delta: good rows land, bad rows are quarantined with a reason, re-runs
 replace instead of duplicating, and bad input ends in one line that names the fix."""
 
-import shutil
 
 import pytest
 
