@@ -23,7 +23,8 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip==25.3
 	# dbt-core would otherwise try to build dbt-core-experimental-parser from a source it cannot reach.
 	$(BIN)/pip install --quiet --only-binary=dbt-core-experimental-parser -r requirements.lock
-	$(BIN)/pip install --quiet --no-deps --editable .
+	# compat mode puts the project root on sys.path, where dbt finds its plugin dbt_lakehouse.py
+	$(BIN)/pip install --quiet --no-deps --config-settings editable_mode=compat --editable .
 	touch $@
 
 jars: install

@@ -27,3 +27,7 @@ class DeltaJarsMissingError(LakehouseError):
 
 class ModelMissingError(LakehouseError):
     pass
+
+
+class ServerError(LakehouseError):
+    pass

@@ -5,6 +5,13 @@ import yaml
 from lakehouse.paths import PROJECT_ROOT
 
 
-def project_var(name: str) -> str:
+def _project() -> dict:
     with (PROJECT_ROOT / "dbt_project.yml").open() as project_file:
-        return yaml.safe_load(project_file)["vars"][name]
+        return yaml.safe_load(project_file)
+
+
+def project_var(name: str) -> str:
+    return _project()["vars"][name]
+
+
+PROJECT_NAME = _project()["name"]

@@ -14,6 +14,7 @@ import jinja2
 import yaml
 from pyspark.sql import SparkSession
 
+from lakehouse.daemons import METASTORE_OWNERS
 from lakehouse.errors import LakehouseError, MetastoreLockedError
 from lakehouse.jars import ensure_delta_jars
 from lakehouse.paths import PROJECT_ROOT, STATE_HOME_VARIABLE, metastore_dir, state_home
@@ -38,17 +39,44 @@ def _profile() -> dict:
         return yaml.safe_load(profiles)[PROFILE_NAME]
 
 
-def spark_conf(target: str | None = None) -> dict[str, str]:
-    """The `server_side_parameters` of a profiles.yml target (default: the profile's default), rendered."""
-    profile = _profile()
-    target = target or os.environ.get("DBT_TARGET") or profile["target"]
-    if target not in profile["outputs"]:
-        raise LakehouseError(f"no target {target!r} in profiles.yml: use one of {sorted(profile['outputs'])}")
+def target_name(target: str | None = None) -> str:
+    """The target asked for, else DBT_TARGET (which dbt reads too), else the profile's default."""
+    return target or os.environ.get("DBT_TARGET") or _profile()["target"]
+
+
+def _render(value, templates: jinja2.Environment):
+    if isinstance(value, dict):
+        return {key: _render(item, templates) for key, item in value.items()}
+    if isinstance(value, str):
+        return templates.from_string(value).render(env_var=_env_var)
+    return value
+
+
+def target_output(target: str | None = None) -> dict:
+    """A profiles.yml target (default: see target_name), rendered as dbt renders it."""
+    outputs = _profile()["outputs"]
+    target = target_name(target)
+    if target not in outputs:
+        raise LakehouseError(f"no target {target!r} in profiles.yml: use one of {sorted(outputs)}")
     templates = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    parameters = profile["outputs"][target].get("server_side_parameters", {})
-    return {
-        key: templates.from_string(str(value)).render(env_var=_env_var) for key, value in parameters.items()
-    }
+    templates.filters.update(as_number=lambda text: int(text), as_text=str, as_bool=lambda text: text == "True")
+    return _render(outputs[target], templates)
+
+
+def spark_conf(target: str | None = None) -> dict[str, str]:
+    """The `server_side_parameters` of a session target, rendered: the Spark configuration it runs with."""
+    output = target_output(target)
+    if output["method"] != "session":
+        raise LakehouseError(
+            f"target {target_name(target)!r} is a {output['method']} connection, and this needs a Spark session: "
+            "use --target local, cluster or connect (or DBT_TARGET)"
+        )
+    return {key: str(value) for key, value in output.get("server_side_parameters", {}).items()}
+
+
+def is_remote(conf: dict[str, str]) -> bool:
+    """Spark Connect: the server has the jars and the metastore, not this process."""
+    return "spark.remote" in conf
 
 
 def _metastore_held_elsewhere(lock_file: Path) -> bool:
@@ -70,6 +98,12 @@ def ensure_metastore_free(grace_seconds: float = 10.0) -> None:
     whether someone else holds it, without touching the database. A JVM that is just exiting (the one a
     finished `dbt build` leaves behind for a moment) gets a few seconds to let go.
     """
+    for server, target in METASTORE_OWNERS.items():
+        if server.pid() is not None:
+            raise MetastoreLockedError(
+                f"the {server.title} is running and holds the metastore: use --target {target}, "
+                f"or stop it with `lakehouse {server.name} stop`"
+            )
     lock_file = metastore_dir() / "dbex.lck"
     deadline = time.monotonic() + grace_seconds
     while lock_file.exists() and _metastore_held_elsewhere(lock_file):
@@ -83,11 +117,12 @@ def ensure_metastore_free(grace_seconds: float = 10.0) -> None:
 
 def get_spark(app_name: str = "lakehouse", target: str | None = None) -> SparkSession:
     """A Hive-enabled SparkSession with Delta, configured exactly like dbt's session target."""
-    if SparkSession.getActiveSession() is None:
+    conf = spark_conf(target)
+    if SparkSession.getActiveSession() is None and not is_remote(conf):
         ensure_delta_jars()
         ensure_metastore_free()
     state_home().mkdir(parents=True, exist_ok=True)
     builder = SparkSession.builder.enableHiveSupport()
-    for key, value in spark_conf(target).items():
+    for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.appName(app_name).getOrCreate()
