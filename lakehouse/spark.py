@@ -46,9 +46,7 @@ def spark_conf(target: str | None = None) -> dict[str, str]:
         raise LakehouseError(f"no target {target!r} in profiles.yml: use one of {sorted(profile['outputs'])}")
     templates = jinja2.Environment(undefined=jinja2.StrictUndefined)
     parameters = profile["outputs"][target].get("server_side_parameters", {})
-    return {
-        key: templates.from_string(str(value)).render(env_var=_env_var) for key, value in parameters.items()
-    }
+    return {key: templates.from_string(str(value)).render(env_var=_env_var) for key, value in parameters.items()}
 
 
 def _metastore_held_elsewhere(lock_file: Path) -> bool:
