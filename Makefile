@@ -5,12 +5,18 @@ BIN := $(VENV)/bin
 # Every entry point, dbt included, keeps its state here; absolute, so it holds from any directory.
 export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
 
-.PHONY: run test install jars ingest build summary train score lock clean
+.PHONY: run test lint install jars ingest build summary train score lock clean
 
 run: jars ingest build summary
 
 test: jars
 	$(BIN)/pytest
+
+# SQL (sqlfluff, settings in .sqlfluff) and Python (ruff, settings in pyproject.toml); needs no Spark.
+lint: install
+	$(BIN)/sqlfluff lint models macros tests/dbt
+	$(BIN)/ruff check lakehouse ml tests
+	$(BIN)/ruff format --check lakehouse ml tests
 
 install: $(VENV)/.installed
 

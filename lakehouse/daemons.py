@@ -69,7 +69,9 @@ class Daemon:
         while not ready():
             if process.poll() is not None:
                 self.pid_file.unlink(missing_ok=True)
-                raise ServerError(f"the {self.title} stopped while starting: {self.last_error()} (log: {self.log_file})")
+                raise ServerError(
+                    f"the {self.title} stopped while starting: {self.last_error()} (log: {self.log_file})"
+                )
             if time.monotonic() > deadline:
                 self.stop()
                 raise ServerError(f"the {self.title} did not answer within {timeout:.0f} s (log: {self.log_file})")

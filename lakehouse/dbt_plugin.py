@@ -17,7 +17,17 @@ from lakehouse.project import PROJECT_NAME
 
 # The dbt commands that open a connection; the rest (parse, ls, docs serve, clean, deps) never touch Spark.
 CONNECTING_COMMANDS = {
-    "build", "run", "test", "seed", "snapshot", "compile", "show", "run-operation", "generate", "freshness", "debug",
+    "build",
+    "run",
+    "test",
+    "seed",
+    "snapshot",
+    "compile",
+    "show",
+    "run-operation",
+    "generate",
+    "freshness",
+    "debug",
 }
 
 

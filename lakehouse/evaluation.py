@@ -28,7 +28,10 @@ def best_threshold(scored: DataFrame) -> float:
     positive = F.col("label") == 1.0
     totals = scored.agg(
         F.sum(positive.cast("int")).alias("actual"),
-        *[F.sum(((F.col(P_DELAYED) >= t) & positive).cast("int")).alias(f"tp_{i}") for i, t in enumerate(CANDIDATE_THRESHOLDS)],
+        *[
+            F.sum(((F.col(P_DELAYED) >= t) & positive).cast("int")).alias(f"tp_{i}")
+            for i, t in enumerate(CANDIDATE_THRESHOLDS)
+        ],
         *[F.sum((F.col(P_DELAYED) >= t).cast("int")).alias(f"pp_{i}") for i, t in enumerate(CANDIDATE_THRESHOLDS)],
     ).first()
     f1 = {

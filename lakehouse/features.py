@@ -74,7 +74,8 @@ def model_input(features: DataFrame) -> DataFrame:
         *[F.coalesce(F.col(name), F.lit("unknown")).alias(name) for name in CATEGORICAL],
         *[
             (F.coalesce(F.col(name), F.lit(0)) if name in ZERO_WITHOUT_HISTORY else F.col(name))
-            .cast("double").alias(f"{name}_value")
+            .cast("double")
+            .alias(f"{name}_value")
             for name in NUMERIC
         ],
         F.col(LABEL).cast("double").alias("label"),

@@ -55,8 +55,12 @@ def curves_and_calibration(scored_by_model: dict[str, DataFrame], plots_dir: Pat
     bins = np.clip((scores * 10).astype(int), 0, 9)
     filled = [b for b in range(10) if (bins == b).any()]
     axis = figures["calibration"][1]
-    axis.plot([scores[bins == b].mean() for b in filled], [labels[bins == b].mean() for b in filled], marker="o",
-              label=next(iter(samples)))
+    axis.plot(
+        [scores[bins == b].mean() for b in filled],
+        [labels[bins == b].mean() for b in filled],
+        marker="o",
+        label=next(iter(samples)),
+    )
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
     axis.set(xlabel="predicted probability of delay", ylabel="observed delay rate", title="Calibration, test months")
 

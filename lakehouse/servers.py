@@ -35,7 +35,6 @@ SPARK_HOME = Path(_find_spark_home())
 START_TIMEOUT_SECONDS = 240
 
 
-
 @dataclass(frozen=True)
 class Endpoint:
     host: str
@@ -66,13 +65,19 @@ def master_endpoint() -> Endpoint:
 
 
 def master_webui_endpoint() -> Endpoint:
-    return Endpoint(master_endpoint().host, int(os.environ.get("LAKEHOUSE_MASTER_WEBUI_PORT", "8080")),
-                    "LAKEHOUSE_MASTER_WEBUI_PORT")
+    return Endpoint(
+        master_endpoint().host,
+        int(os.environ.get("LAKEHOUSE_MASTER_WEBUI_PORT", "8080")),
+        "LAKEHOUSE_MASTER_WEBUI_PORT",
+    )
 
 
 def worker_webui_endpoint() -> Endpoint:
-    return Endpoint(master_endpoint().host, int(os.environ.get("LAKEHOUSE_WORKER_WEBUI_PORT", "8081")),
-                    "LAKEHOUSE_WORKER_WEBUI_PORT")
+    return Endpoint(
+        master_endpoint().host,
+        int(os.environ.get("LAKEHOUSE_WORKER_WEBUI_PORT", "8081")),
+        "LAKEHOUSE_WORKER_WEBUI_PORT",
+    )
 
 
 def _ensure_java() -> None:
@@ -84,12 +89,25 @@ def _ensure_java() -> None:
 def _submit(main_class: str, name: str, conf: dict[str, str], *arguments: str) -> list[str]:
     """spark-submit for a server class that ships inside Spark ("spark-internal": no application jar)."""
     conf_arguments = [part for key, value in conf.items() for part in ("--conf", f"{key}={value}")]
-    return [str(SPARK_HOME / "bin" / "spark-submit"), "--class", main_class, "--name", name,
-            *conf_arguments, "spark-internal", *arguments]
+    return [
+        str(SPARK_HOME / "bin" / "spark-submit"),
+        "--class",
+        main_class,
+        "--name",
+        name,
+        *conf_arguments,
+        "spark-internal",
+        *arguments,
+    ]
 
 
-def _start(daemon: Daemon, command: list[str], endpoints: list[Endpoint], ready: Callable[[], bool],
-           env: dict[str, str] | None = None) -> None:
+def _start(
+    daemon: Daemon,
+    command: list[str],
+    endpoints: list[Endpoint],
+    ready: Callable[[], bool],
+    env: dict[str, str] | None = None,
+) -> None:
     _ensure_java()
     if daemon.pid() is not None:
         print(f"{daemon.title}: already running (pid {daemon.pid()})")
@@ -150,9 +168,13 @@ def _alive_workers(webui: Endpoint) -> int:
 def start_thrift(target: str = "local") -> None:
     endpoint = thrift_endpoint()
     command = _submit(
-        "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2", "nycflights Thrift server", _session_conf(target),
-        "--hiveconf", f"hive.server2.thrift.bind.host={endpoint.host}",
-        "--hiveconf", f"hive.server2.thrift.port={endpoint.port}",
+        "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
+        "nycflights Thrift server",
+        _session_conf(target),
+        "--hiveconf",
+        f"hive.server2.thrift.bind.host={endpoint.host}",
+        "--hiveconf",
+        f"hive.server2.thrift.port={endpoint.port}",
     )
     _start(THRIFT, command, [endpoint], lambda: _thrift_answers(endpoint))
 
@@ -174,8 +196,16 @@ def start_cluster() -> None:
     spark_class = str(SPARK_HOME / "bin" / "spark-class")
     _start(
         MASTER,
-        [spark_class, "org.apache.spark.deploy.master.Master",
-         "--host", master.host, "--port", str(master.port), "--webui-port", str(master_ui.port)],
+        [
+            spark_class,
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            master.host,
+            "--port",
+            str(master.port),
+            "--webui-port",
+            str(master_ui.port),
+        ],
         [master, master_ui],
         lambda: port_answers(master.host, master.port) and port_answers(master_ui.host, master_ui.port),
     )
@@ -183,12 +213,21 @@ def start_cluster() -> None:
     local_dirs.mkdir(parents=True, exist_ok=True)
     _start(
         WORKER,
-        [spark_class, "org.apache.spark.deploy.worker.Worker",
-         "--host", master.host, "--webui-port", str(worker_ui.port),
-         "--cores", os.environ.get("LAKEHOUSE_WORKER_CORES", "2"),
-         "--memory", os.environ.get("LAKEHOUSE_WORKER_MEMORY", "8g"),
-         "--work-dir", str(WORKER.run_dir / "work"),
-         f"spark://{master}"],
+        [
+            spark_class,
+            "org.apache.spark.deploy.worker.Worker",
+            "--host",
+            master.host,
+            "--webui-port",
+            str(worker_ui.port),
+            "--cores",
+            os.environ.get("LAKEHOUSE_WORKER_CORES", "2"),
+            "--memory",
+            os.environ.get("LAKEHOUSE_WORKER_MEMORY", "8g"),
+            "--work-dir",
+            str(WORKER.run_dir / "work"),
+            f"spark://{master}",
+        ],
         [worker_ui],
         lambda: _alive_workers(master_ui) > 0,
         env={"SPARK_LOCAL_DIRS": str(local_dirs)},  # executors' shuffle and spill files stay in the state folder
@@ -216,8 +255,12 @@ def main(server: str, argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog=f"lakehouse {server}", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=["start", "stop", "status"])
     if server != "cluster":
-        parser.add_argument("--target", default="local", choices=["local", "cluster"],
-                            help="the profiles.yml target whose Spark configuration the server runs with")
+        parser.add_argument(
+            "--target",
+            default="local",
+            choices=["local", "cluster"],
+            help="the profiles.yml target whose Spark configuration the server runs with",
+        )
     arguments = parser.parse_args(argv)
     start, daemons = SERVERS[server]
     if arguments.action == "start":

@@ -1,5 +1,6 @@
 """MLflow tracking in the state folder: a SQLite store and an artifact folder that `mlflow ui` can open.
 
+Open it with:
     mlflow ui --backend-store-uri sqlite:///.lakehouse/mlflow/mlflow.db
 """
 

@@ -13,7 +13,9 @@
             insert into {{ this.render() }} values
             {% for row in chunk -%}
                 ({%- for col_name in agate_table.column_names -%}
-                    {%- set column_type = column_override.get(col_name, adapter.convert_type(agate_table, loop.index0)) -%}
+                    {%- set column_type = column_override.get(
+                        col_name, adapter.convert_type(agate_table, loop.index0)
+                    ) -%}
                     cast({{ seed_literal(row[loop.index0]) }} as {{ column_type }})
                     {%- if not loop.last %},{% endif -%}
                 {%- endfor -%})

@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     if not spark.catalog.tableExists(PREDICTIONS_TABLE):
         predictions.limit(0).write.format("delta").saveAsTable(PREDICTIONS_TABLE)
     (
-        DeltaTable.forName(spark, PREDICTIONS_TABLE).alias("existing")
+        DeltaTable.forName(spark, PREDICTIONS_TABLE)
+        .alias("existing")
         .merge(predictions.alias("scored"), f"existing.{KEY} = scored.{KEY}")
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()

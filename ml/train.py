@@ -13,7 +13,7 @@ Run with:
 import argparse
 import json
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
 
@@ -45,9 +45,7 @@ SEED = 13
 def build_pipeline(classifier, standardize: bool = False) -> Pipeline:
     """Impute numerics, index and one-hot encode categoricals (unseen values get their own slot), assemble,
     optionally standardize (for linear models), classify."""
-    imputer = Imputer(
-        inputCols=[f"{name}_value" for name in NUMERIC], outputCols=NUMERIC, strategy="median"
-    )
+    imputer = Imputer(inputCols=[f"{name}_value" for name in NUMERIC], outputCols=NUMERIC, strategy="median")
     indexer = StringIndexer(
         inputCols=CATEGORICAL, outputCols=[f"{name}_index" for name in CATEGORICAL], handleInvalid="keep"
     )
@@ -65,7 +63,9 @@ def check_split(split: dict, months: dict) -> None:
     for name, rows in split.items():
         classes = {row["label"] for row in rows.select("label").distinct().collect()}
         if not classes:
-            raise LakehouseError(f"no {FEATURES_TABLE} rows in the {name} months {months[name]}: pick months with flights")
+            raise LakehouseError(
+                f"no {FEATURES_TABLE} rows in the {name} months {months[name]}: pick months with flights"
+            )
         if len(classes) < 2:
             raise LakehouseError(
                 f"the {name} months {months[name]} hold only {'delayed' if 1.0 in classes else 'on-time'} flights:"
@@ -103,8 +103,10 @@ def main(argv: list[str] | None = None) -> dict:
     check_split(split, months)
     train, validation, test = split["train"], split["validation"], split["test"]
     history = train.unionByName(validation)
-    print(f"{FEATURES_TABLE} version {features_version}: " + ", ".join(
-        f"{name} {frame.count():,} flights (months {months[name]})" for name, frame in split.items()))
+    print(
+        f"{FEATURES_TABLE} version {features_version}: "
+        + ", ".join(f"{name} {frame.count():,} flights (months {months[name]})" for name, frame in split.items())
+    )
 
     # The model: gradient-boosted trees, tuned on the validation months.
     gbt = GBTClassifier(labelCol="label", featuresCol="features", seed=SEED)
@@ -119,7 +121,9 @@ def main(argv: list[str] | None = None) -> dict:
         candidate = gbt_pipeline.fit(train, params)
         scored = evaluation.from_model(candidate.transform(validation))
         tuning.append((evaluation.metrics(scored, 0.5)["roc_auc"], params, scored))
-        print(f"  maxDepth={params[gbt.maxDepth]} maxIter={params[gbt.maxIter]}: validation ROC AUC {tuning[-1][0]:.4f}")
+        print(
+            f"  maxDepth={params[gbt.maxDepth]} maxIter={params[gbt.maxIter]}: validation ROC AUC {tuning[-1][0]:.4f}"
+        )
     best_auc, best_params, best_validation = max(tuning, key=lambda candidate: candidate[0])
     threshold = evaluation.best_threshold(best_validation)
     model = gbt_pipeline.fit(history, best_params)
@@ -154,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
     ]
     metadata = {
         "model_version": version_dir.name,
-        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "features_table": FEATURES_TABLE,
         "features_delta_version": features_version,
         "feature_columns": {"numeric": NUMERIC, "categorical": CATEGORICAL},
@@ -179,12 +183,14 @@ def track(model, metadata: dict, plot_paths: list[Path]) -> str:
     import mlflow.spark
 
     with mlflow.start_run(experiment_id=use_project_store(), run_name=metadata["model_version"]) as active:
-        mlflow.log_params({
-            **metadata["params"],
-            "features_delta_version": metadata["features_delta_version"],
-            "threshold": metadata["threshold"],
-            **{f"{name}_months": json.dumps(months) for name, months in metadata["months"].items()},
-        })
+        mlflow.log_params(
+            {
+                **metadata["params"],
+                "features_delta_version": metadata["features_delta_version"],
+                "threshold": metadata["threshold"],
+                **{f"{name}_months": json.dumps(months) for name, months in metadata["months"].items()},
+            }
+        )
         for model_name, values in metadata["test_metrics"].items():
             prefix = "test" if model_name.startswith("GBT") else f"baseline_{model_name.split()[0].lower()}"
             mlflow.log_metrics({f"{prefix}_{metric}": value for metric, value in values.items()})

@@ -74,10 +74,14 @@ def dbt(spark, tmp_path_factory):
         result = dbtRunner().invoke(
             [
                 *args,
-                "--project-dir", str(PROJECT_ROOT),
-                "--profiles-dir", str(PROJECT_ROOT),
-                "--target-path", str(artifacts / "target"),
-                "--log-path", str(artifacts / "logs"),
+                "--project-dir",
+                str(PROJECT_ROOT),
+                "--profiles-dir",
+                str(PROJECT_ROOT),
+                "--target-path",
+                str(artifacts / "target"),
+                "--log-path",
+                str(artifacts / "logs"),
             ]
         )
         assert result.success, f"dbt {' '.join(args)} failed: {result.exception or result.result}"

@@ -45,9 +45,8 @@ def test_every_table_is_delta_with_a_log_on_disk(spark, built):
 
 
 def test_flight_features_has_one_row_per_departed_flight(spark, built):
-    departed = spark.sql(
-        "select count(*) from raw.flights where dep_time is not null and month in (1, 2, 3)"
-    ).first()[0]
+    query = "select count(*) from raw.flights where dep_time is not null and month in (1, 2, 3)"
+    departed = spark.sql(query).first()[0]
     assert spark.table("features.flight_features").count() == departed
 
 

@@ -1,7 +1,6 @@
 """The bronze loader on real Spark and Delta: good rows land, bad rows are quarantined with a reason, re-runs
 replace instead of duplicating, and bad input ends in one line that names the fix."""
 
-
 import pytest
 
 from lakehouse.errors import InputUnreadableError
@@ -10,6 +9,8 @@ from tests.conftest import lakehouse_command
 
 SCHEMA = "raw_ingest_test"
 GOOD_ROWS = 200
+# Each bad line over the reason it is quarantined for: one pair a line would not fit in 120 columns.
+# fmt: off
 BAD_ROWS = {
     # line -> the reason the quarantine must give
     "2013,1,1,517,515,abc,830,819,11,UA,1545,N14228,EWR,IAH,227,1400,5,15,2013-01-01T10:00:00Z":
@@ -23,6 +24,7 @@ BAD_ROWS = {
     "2013,13,1,554,600,-6,812,837,-25,DL,461,N668DN,LGA,ATL,116,762,6,0,2013-01-01T11:00:00Z":
         "year, month and day do not form a date",
 }
+# fmt: on
 
 
 @pytest.fixture(scope="module")

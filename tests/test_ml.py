@@ -46,14 +46,18 @@ def test_training_evaluates_the_model_against_its_baselines(trained):
     version_dir = model_store.models_dir() / trained["model_version"]
     assert json.loads((version_dir / "metadata.json").read_text()) == trained
     assert {path.name for path in (version_dir / "plots").iterdir()} == {
-        "roc.png", "precision_recall.png", "calibration.png", "feature_importances.png"
+        "roc.png",
+        "precision_recall.png",
+        "calibration.png",
+        "feature_importances.png",
     }
 
 
 def test_the_run_is_tracked_in_mlflow_with_the_spark_model(trained):
     experiment_id = use_project_store()
-    [run] = mlflow.search_runs([experiment_id], filter_string=f"tags.mlflow.runName = '{trained['model_version']}'",
-                               output_format="list")
+    [run] = mlflow.search_runs(
+        [experiment_id], filter_string=f"tags.mlflow.runName = '{trained['model_version']}'", output_format="list"
+    )
     assert run.data.metrics["test_roc_auc"] == pytest.approx(trained["test_metrics"]["GBT (tuned)"]["roc_auc"])
     artifacts = {artifact.path for artifact in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert {"plots", "metadata.json"} <= artifacts
@@ -64,8 +68,10 @@ def test_the_run_is_tracked_in_mlflow_with_the_spark_model(trained):
 def test_the_split_months_do_not_overlap_in_time(spark, built):
     rows = model_input(read_features(spark)[0])
     windows = {
-        name: in_months(rows, [month]).join(spark.table("features.flight_features"), "flight_id")
-        .agg(F.min("scheduled_departure_at"), F.max("scheduled_departure_at")).first()
+        name: in_months(rows, [month])
+        .join(spark.table("features.flight_features"), "flight_id")
+        .agg(F.min("scheduled_departure_at"), F.max("scheduled_departure_at"))
+        .first()
         for name, month in [("train", 1), ("validation", 2), ("test", 3)]
     }
     assert windows["train"][1] < windows["validation"][0]

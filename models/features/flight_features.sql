@@ -38,9 +38,9 @@ departed as (
     select * from flights
     where not is_cancelled
         and {{ is_within_feature_months('flight_date') }}
-    {%- if is_incremental() %}
-        and flight_date >= (select coalesce(max(flight_month), date'1900-01-01') from {{ this }})
-    {%- endif %}
+        {%- if is_incremental() %}
+            and flight_date >= (select coalesce(max(built.flight_month), date '1900-01-01') from {{ this }} as built)
+        {%- endif %}
 
 ),
 

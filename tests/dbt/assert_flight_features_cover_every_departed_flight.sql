@@ -17,7 +17,10 @@ features as (
 
 missing as (
 
-    select departed.flight_id, 'departed but not in flight_features' as problem
+    select
+        departed.flight_id,
+        'departed but not in flight_features' as problem
+
     from departed
     left anti join features on departed.flight_id = features.flight_id
 
@@ -25,7 +28,10 @@ missing as (
 
 unexpected as (
 
-    select features.flight_id, 'in flight_features but not a departed flight' as problem
+    select
+        features.flight_id,
+        'in flight_features but not a departed flight' as problem
+
     from features
     left anti join departed on features.flight_id = departed.flight_id
 

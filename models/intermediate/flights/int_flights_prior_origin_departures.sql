@@ -57,10 +57,12 @@ prior_departures as (
     inner join departures
         on lookback_hours.origin_airport_code = departures.origin_airport_code
         and lookback_hours.departure_hour_at = departures.departure_hour_at
+        -- One range, window start <= actual departure < scheduled departure, kept in that order (ST09 would
+        -- swap the sides of `<`) and with the `>=` line hanging under its left side (LT02 would dedent it).
         and departures.actual_departure_at
-            >= lookback_hours.scheduled_departure_at - make_dt_interval(0, {{ window_hours }}, 0, 0)
-        and departures.actual_departure_at < lookback_hours.scheduled_departure_at
-        and departures.flight_id != lookback_hours.flight_id
+            >= lookback_hours.scheduled_departure_at - make_dt_interval(0, {{ window_hours }}, 0, 0)  -- noqa: LT02
+        and departures.actual_departure_at < lookback_hours.scheduled_departure_at  -- noqa: ST09
+        and lookback_hours.flight_id != departures.flight_id
 
 ),
 

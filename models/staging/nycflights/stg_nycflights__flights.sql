@@ -47,7 +47,7 @@ deduplicated as (
 
     select
         *,
-        row_number() over (partition by flight_id order by loaded_at desc, batch_id) as copy_number
+        row_number() over (partition by flight_id order by loaded_at desc, batch_id asc) as copy_number
 
     from keyed
 

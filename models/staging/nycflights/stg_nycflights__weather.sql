@@ -33,7 +33,7 @@ deduplicated as (
     select
         *,
         row_number() over (
-            partition by airport_code, observed_at order by loaded_at desc, batch_id
+            partition by airport_code, observed_at order by loaded_at desc, batch_id asc
         ) as copy_number
 
     from renamed
