@@ -103,18 +103,20 @@ def _submit(main_class: str, name: str, conf: dict[str, str], *arguments: str) -
 
 def _start(
     daemon: Daemon,
-    command: list[str],
     endpoints: list[Endpoint],
+    command: Callable[[], list[str]],
     ready: Callable[[], bool],
     env: dict[str, str] | None = None,
 ) -> None:
+    """Check what can be checked cheaply (Java, a running copy, the ports) before building the command, which
+    may check more (the metastore), then launch and wait until `ready`."""
     _ensure_java()
-    if daemon.pid() is not None:
-        print(f"{daemon.title}: already running (pid {daemon.pid()})")
+    if (pid := daemon.pid()) is not None:
+        print(f"{daemon.title}: already running (pid {pid})")
         return
     for endpoint in endpoints:
         endpoint.ensure_free()
-    process = daemon.launch(command, env)
+    process = daemon.launch(command(), env)
     daemon.wait_until_ready(process, ready, START_TIMEOUT_SECONDS)
     print(f"{daemon.title}: running (pid {process.pid}) on {endpoints[0]}, log {daemon.log_file}")
 
@@ -167,71 +169,66 @@ def _alive_workers(webui: Endpoint) -> int:
 
 def start_thrift(target: str = "local") -> None:
     endpoint = thrift_endpoint()
-    command = _submit(
-        "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
-        "nycflights Thrift server",
-        _session_conf(target),
-        "--hiveconf",
-        f"hive.server2.thrift.bind.host={endpoint.host}",
-        "--hiveconf",
-        f"hive.server2.thrift.port={endpoint.port}",
+    hive_conf = {"hive.server2.thrift.bind.host": endpoint.host, "hive.server2.thrift.port": endpoint.port}
+    _start(
+        THRIFT,
+        [endpoint],
+        lambda: _submit(
+            "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
+            "nycflights Thrift server",
+            _session_conf(target),
+            *[part for key, value in hive_conf.items() for part in ("--hiveconf", f"{key}={value}")],
+        ),
+        lambda: _thrift_answers(endpoint),
     )
-    _start(THRIFT, command, [endpoint], lambda: _thrift_answers(endpoint))
 
 
 def start_connect(target: str = "local") -> None:
     endpoint = connect_endpoint()
-    conf = {
-        **_session_conf(target),
-        "spark.connect.grpc.binding.address": endpoint.host,
-        "spark.connect.grpc.binding.port": str(endpoint.port),
-    }
-    command = _submit("org.apache.spark.sql.connect.service.SparkConnectServer", "nycflights Connect server", conf)
-    _start(CONNECT, command, [endpoint], lambda: _connect_answers(endpoint))
+    binding = {"spark.connect.grpc.binding.address": endpoint.host, "spark.connect.grpc.binding.port": endpoint.port}
+    _start(
+        CONNECT,
+        [endpoint],
+        lambda: _submit(
+            "org.apache.spark.sql.connect.service.SparkConnectServer",
+            "nycflights Connect server",
+            {**_session_conf(target), **binding},
+        ),
+        lambda: _connect_answers(endpoint),
+    )
 
 
 def start_cluster() -> None:
     """A master and one worker on this machine, sized for two executors (cores and memory from the environment)."""
     master, master_ui, worker_ui = master_endpoint(), master_webui_endpoint(), worker_webui_endpoint()
     spark_class = str(SPARK_HOME / "bin" / "spark-class")
+    master_options = {"--host": master.host, "--port": master.port, "--webui-port": master_ui.port}
     _start(
         MASTER,
-        [
-            spark_class,
-            "org.apache.spark.deploy.master.Master",
-            "--host",
-            master.host,
-            "--port",
-            str(master.port),
-            "--webui-port",
-            str(master_ui.port),
-        ],
         [master, master_ui],
+        lambda: [spark_class, "org.apache.spark.deploy.master.Master", *_options(master_options)],
         lambda: port_answers(master.host, master.port) and port_answers(master_ui.host, master_ui.port),
     )
     local_dirs = state_home() / "tmp"
     local_dirs.mkdir(parents=True, exist_ok=True)
+    worker_options = {
+        "--host": master.host,
+        "--webui-port": worker_ui.port,
+        "--cores": os.environ.get("LAKEHOUSE_WORKER_CORES", "2"),
+        "--memory": os.environ.get("LAKEHOUSE_WORKER_MEMORY", "8g"),
+        "--work-dir": WORKER.run_dir / "work",
+    }
     _start(
         WORKER,
-        [
-            spark_class,
-            "org.apache.spark.deploy.worker.Worker",
-            "--host",
-            master.host,
-            "--webui-port",
-            str(worker_ui.port),
-            "--cores",
-            os.environ.get("LAKEHOUSE_WORKER_CORES", "2"),
-            "--memory",
-            os.environ.get("LAKEHOUSE_WORKER_MEMORY", "8g"),
-            "--work-dir",
-            str(WORKER.run_dir / "work"),
-            f"spark://{master}",
-        ],
         [worker_ui],
+        lambda: [spark_class, "org.apache.spark.deploy.worker.Worker", *_options(worker_options), f"spark://{master}"],
         lambda: _alive_workers(master_ui) > 0,
         env={"SPARK_LOCAL_DIRS": str(local_dirs)},  # executors' shuffle and spill files stay in the state folder
     )
+
+
+def _options(options: dict) -> list[str]:
+    return [str(part) for option, value in options.items() for part in (option, value)]
 
 
 def _stop(daemon: Daemon) -> None:

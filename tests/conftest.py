@@ -4,8 +4,10 @@ dbt runs in this process (dbtRunner) and its session target picks up the very Sp
 embedded Derby metastore admits one JVM, and one JVM start is much faster than one per dbt call.
 """
 
+import contextlib
 import csv
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +110,74 @@ def lakehouse_command(*args: str, home: Path) -> subprocess.CompletedProcess:
         text=True,
         timeout=600,
     )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server_env(lakehouse_home, slice_dir, tmp_path_factory) -> dict[str, str]:
+    """The environment for servers and their clients: a second state folder with the slice loaded (this test
+    session's JVM holds the first one's metastore), free loopback ports, and memory sized for a test."""
+    home = tmp_path_factory.mktemp("server_home")
+    (home / "jars").symlink_to((lakehouse_home / "jars").resolve(), target_is_directory=True)
+    master_port = free_port()
+    env = {
+        **{name: value for name, value in os.environ.items() if name != "DBT_TARGET"},
+        STATE_HOME_VARIABLE: str(home),
+        "LAKEHOUSE_THRIFT_PORT": str(free_port()),
+        "LAKEHOUSE_CONNECT_PORT": str(free_port()),
+        "LAKEHOUSE_CLUSTER_MASTER": f"spark://127.0.0.1:{master_port}",
+        "LAKEHOUSE_MASTER_WEBUI_PORT": str(free_port()),
+        "LAKEHOUSE_WORKER_WEBUI_PORT": str(free_port()),
+        "LAKEHOUSE_DRIVER_MEMORY": "2g",
+        "LAKEHOUSE_EXECUTOR_MEMORY": "1g",
+        "LAKEHOUSE_WORKER_MEMORY": "2g",
+    }
+    loaded = run_child([sys.executable, "-m", "lakehouse.ingest", "--source-dir", str(slice_dir)], env)
+    assert loaded.returncode == 0, loaded.stderr
+    return env
+
+
+def run_child(command: list[str], env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(command, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def venv_command(name: str) -> str:
+    """A console script of this environment (dbt, lakehouse), as the user types it."""
+    return str(Path(sys.executable).parent / name)
+
+
+def dbt_command(*args: str, artifacts: Path) -> list[str]:
+    """A `dbt` child process, with its artifacts kept out of the project's target/ and logs/."""
+    return [
+        venv_command("dbt"),
+        *args,
+        "--target-path",
+        str(artifacts / "target"),
+        "--log-path",
+        str(artifacts / "logs"),
+    ]
+
+
+@contextlib.contextmanager
+def running(server: str, env: dict[str, str], *start_args: str):
+    """`lakehouse <server> start`, and always `stop`, even when the test fails."""
+    try:
+        started = run_child([venv_command("lakehouse"), server, "start", *start_args], env)
+        assert started.returncode == 0, started.stderr + started.stdout
+        yield
+    finally:
+        run_child([venv_command("lakehouse"), server, "stop"], env)
+
+
+@pytest.fixture(scope="session")
+def local_fingerprint(spark, built) -> tuple[int, int]:
+    """flight_features built by the default (local session) target: the reference the other targets must match."""
+    from lakehouse.features import FEATURES_TABLE
+    from lakehouse.summary import fingerprint_query
+
+    return tuple(spark.sql(fingerprint_query(FEATURES_TABLE)).first())

@@ -1,0 +1,149 @@
+"""The `thrift` target: Spark's own Thrift server, started by `lakehouse thrift`, builds the same tables.
+
+The server runs in a state folder of its own with the slice loaded (see `server_env`), on a free port.
+"""
+
+import os
+import signal
+import subprocess
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from pyhive import hive
+
+from lakehouse.features import FEATURES_TABLE
+from lakehouse.summary import LAYERS, fingerprint_query
+from tests.conftest import dbt_command, run_child, running, venv_command
+
+TABLES_BUILT = ["staging", "intermediate", "features"]
+
+
+def query(env: dict[str, str], sql: str) -> list[tuple]:
+    with closing(hive.connect(host="127.0.0.1", port=int(env["LAKEHOUSE_THRIFT_PORT"]))) as connection:
+        cursor = connection.cursor()
+        cursor.execute(sql)
+        return cursor.fetchall()
+
+
+def delta_tables(env: dict[str, str]) -> list[str]:
+    schemas = {row[0] for row in query(env, "show schemas")}
+    return [
+        f"{schema}.{row[1]}"
+        for schema in LAYERS
+        if schema in schemas
+        for row in query(env, f"show tables in {schema}")
+        if not row[2]  # temporary views are not tables
+    ]
+
+
+def history(env: dict[str, str], table: str) -> list[int]:
+    return sorted(row[0] for row in query(env, f"describe history {table}"))
+
+
+@pytest.fixture(scope="module")
+def thrift(server_env):
+    with running("thrift", server_env):
+        yield server_env
+
+
+def test_thrift_target_builds_the_same_features_as_the_local_target(thrift, local_fingerprint, tmp_path):
+    built = run_child(dbt_command("build", "--target", "thrift", artifacts=tmp_path), thrift)
+    assert built.returncode == 0, built.stdout[-3000:]
+    assert "ERROR=0" in built.stdout
+    assert tuple(query(thrift, fingerprint_query(FEATURES_TABLE))[0]) == local_fingerprint
+
+
+def test_a_session_run_while_the_server_holds_the_metastore_gets_one_line(thrift, tmp_path):
+    dbt = run_child(dbt_command("build", "--target", "local", artifacts=tmp_path), thrift)
+    assert dbt.returncode != 0
+    assert "the Thrift server is running and holds the metastore: use --target thrift" in dbt.stdout
+    assert "derby" not in dbt.stdout.lower() and "Traceback" not in dbt.stdout + dbt.stderr
+
+    summary = run_child([venv_command("lakehouse"), "summary"], thrift)
+    assert summary.returncode == 1
+    assert summary.stderr.strip().splitlines() == [
+        "error: the Thrift server is running and holds the metastore: use --target thrift, "
+        "or stop it with `lakehouse thrift stop`"
+    ]
+
+
+def test_starting_twice_or_on_a_taken_port_is_refused_clearly(thrift):
+    again = run_child([venv_command("lakehouse"), "thrift", "start"], thrift)
+    assert again.returncode == 0 and "already running" in again.stdout
+    connect = run_child(
+        [venv_command("lakehouse"), "connect", "start"],
+        {**thrift, "LAKEHOUSE_CONNECT_PORT": thrift["LAKEHOUSE_THRIFT_PORT"]},
+    )
+    assert connect.returncode == 1
+    assert connect.stderr.strip() == (
+        f"error: port 127.0.0.1:{thrift['LAKEHOUSE_THRIFT_PORT']} is in use: stop what holds it, "
+        "or set LAKEHOUSE_CONNECT_PORT to a free port"
+    )
+
+
+def test_concurrent_builds_of_one_table_never_corrupt_it(thrift, tmp_path):
+    model = "stg_nycflights__weather"
+    expected_rows = query(thrift, f"select count(*) from staging.{model}")[0][0]
+    before = history(thrift, f"staging.{model}")
+    runs = [
+        subprocess.Popen(
+            dbt_command("run", "--target", "thrift", "--select", model, artifacts=tmp_path / str(copy)),
+            env=thrift,
+            cwd=Path(__file__).parent.parent,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for copy in range(2)
+    ]
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    succeeded = [run.returncode == 0 for run in runs]
+    assert any(succeeded), outputs
+    for ok, output in zip(succeeded, outputs, strict=True):
+        if not ok:  # Delta's optimistic concurrency: the losing commit is refused, and says why
+            assert "concurrent" in output.lower(), output[-3000:]
+    after = history(thrift, f"staging.{model}")
+    assert after == list(range(after[-1] + 1)) and len(after) == len(before) + sum(succeeded)
+    assert query(thrift, f"select count(*) from staging.{model}")[0][0] == expected_rows
+
+
+def test_a_server_killed_mid_build_leaves_every_table_whole_and_a_rerun_completes(thrift, local_fingerprint, tmp_path):
+    versions_before = {table: history(thrift, table)[-1] for table in delta_tables(thrift)}
+    build = subprocess.Popen(
+        dbt_command("build", "--target", "thrift", artifacts=tmp_path / "killed"),
+        env=thrift,
+        cwd=Path(__file__).parent.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    interrupted = "intermediate.int_flights_prior_origin_departures"  # the range join: the longest write
+    seen = ""
+    while f"START sql table model {interrupted}" not in seen:
+        line = build.stdout.readline()
+        assert line, f"dbt ended before {interrupted}: {seen[-3000:]}"
+        seen += line
+    time.sleep(1)
+    os.kill(int((Path(thrift["LAKEHOUSE_HOME"]) / "servers" / "thrift" / "pid").read_text()), signal.SIGKILL)
+    seen += build.communicate(timeout=300)[0]
+    assert build.returncode != 0
+
+    restarted = run_child([venv_command("lakehouse"), "thrift", "start"], thrift)
+    assert restarted.returncode == 0, restarted.stderr
+    for table, version_before in versions_before.items():
+        versions = history(thrift, table)
+        # Delta commits a write whole or not at all: one version more at most, no gap, and readable.
+        assert versions == list(range(versions[-1] + 1)), f"{table}: history {versions}"
+        assert versions[-1] in (version_before, version_before + 1), f"{table}: {version_before} -> {versions[-1]}"
+        query(thrift, f"select count(*) from {table}")
+    if f"OK created sql table model {interrupted}" not in seen:
+        assert history(thrift, interrupted)[-1] == versions_before.get(interrupted, 0), "a killed write is visible"
+    print(
+        f"after SIGKILL: {interrupted} history {history(thrift, interrupted)} (was {versions_before.get(interrupted)})"
+    )
+
+    rerun = run_child(dbt_command("build", "--target", "thrift", artifacts=tmp_path / "rerun"), thrift)
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    assert tuple(query(thrift, fingerprint_query(FEATURES_TABLE))[0]) == local_fingerprint
