@@ -181,3 +181,7 @@ def local_fingerprint(spark, built) -> tuple[int, int]:
     from lakehouse.summary import fingerprint_query
 
     return tuple(spark.sql(fingerprint_query(FEATURES_TABLE)).first())
+
+
+# flight_features and everything upstream of it, without the tests: how the other targets prove they build the same.
+MODELS_AND_SEEDS = ["--select", "+flight_features", "--resource-type", "seed", "--resource-type", "model"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse.features import FEATURES_TABLE
-from tests.conftest import dbt_command, run_child, running, venv_command
+from tests.conftest import MODELS_AND_SEEDS, dbt_command, run_child, running, venv_command
 from tests.test_ml import SLICE_SPLIT
 
 TRAIN = ["python", "ml/train.py", *SLICE_SPLIT]
@@ -40,7 +40,7 @@ def cluster(server_env):
 
 
 def test_cluster_target_builds_the_same_features_and_trains_the_same_model(cluster, local_fingerprint, tmp_path):
-    built = run_child(dbt_command("run", "--select", "+flight_features", artifacts=tmp_path), cluster)
+    built = run_child(dbt_command("build", *MODELS_AND_SEEDS, artifacts=tmp_path), cluster)
     assert built.returncode == 0, built.stdout[-3000:]
     assert features_fingerprint(cluster) == local_fingerprint
 

@@ -5,7 +5,7 @@ from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
 
 from lakehouse.features import FEATURES_TABLE
 from lakehouse.summary import fingerprint_query
-from tests.conftest import dbt_command, run_child, running, venv_command
+from tests.conftest import MODELS_AND_SEEDS, dbt_command, run_child, running, venv_command
 
 
 @pytest.fixture(scope="module")
@@ -15,9 +15,7 @@ def connect(server_env):
 
 
 def test_connect_target_builds_the_same_features_as_the_local_target(connect, local_fingerprint, tmp_path):
-    built = run_child(
-        dbt_command("run", "--target", "connect", "--select", "+flight_features", artifacts=tmp_path), connect
-    )
+    built = run_child(dbt_command("build", "--target", "connect", *MODELS_AND_SEEDS, artifacts=tmp_path), connect)
     assert built.returncode == 0, built.stdout[-3000:]
     assert "Failed to set" not in built.stdout + built.stderr  # the plugin quiets the client's per-query warning
 
