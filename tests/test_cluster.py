@@ -1,6 +1,7 @@
 """The `cluster` target: a standalone master and worker from `lakehouse cluster`, driven by dbt and ml/."""
 
 import json
+import sys
 import urllib.request
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from lakehouse.features import FEATURES_TABLE
 from tests.conftest import MODELS_AND_SEEDS, dbt_command, run_child, running, venv_command
 from tests.test_ml import SLICE_SPLIT
 
-TRAIN = ["python", "ml/train.py", *SLICE_SPLIT]
+TRAIN = [sys.executable, "ml/train.py", *SLICE_SPLIT]
 
 
 def features_fingerprint(env: dict[str, str]) -> tuple[int, int]:
