@@ -68,6 +68,18 @@ browser:
 		echo "note: $(CHROMIUM) not found: the docs browser test will skip (as root, \`make browser\` installs it)"; \
 	fi
 
+# The README's pictures, from the full year (`make run` first): the lineage graph of the generated docs and the
+# ROC curve of a fresh training run (about 7 minutes on 2 cores; TRAIN_ARGS=--quick fits one small grid point).
+IMAGES := docs/images
+TRAIN_ARGS ?=
+
+docs-images: jars browser
+	mkdir -p $(IMAGES)
+	$(BIN)/dbt docs generate
+	$(BIN)/python -m lakehouse.docs_site --output $(IMAGES)/lineage_flight_features.png
+	$(BIN)/python ml/train.py $(TRAIN_ARGS)
+	cp "$$(ls -d $(LAKEHOUSE_HOME)/models/flight_delay/v*/ | sort -V | tail -n 1)plots/roc.png" $(IMAGES)/roc.png
+
 lock: install
 	{ sed -n '1,2p' requirements.lock; $(BIN)/pip freeze --exclude-editable; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock
