@@ -24,8 +24,14 @@ from lakehouse.paths import PROJECT_ROOT
 CHROMIUM = Path("/usr/bin/chromium")
 # No network but loopback here, and nothing to sync or update: keep Chromium from trying.
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 VIEWPORT = {"width": 1600, "height": 900}
 
@@ -65,10 +71,24 @@ def served(target_dir: Path, timeout: float = 60) -> Iterator[str]:
     with server_log.open("w") as output:
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "dbt.cli.main", "docs", "serve", "--no-browser",
-                "--host", "127.0.0.1", "--port", str(port),
-                "--project-dir", str(PROJECT_ROOT), "--profiles-dir", str(PROJECT_ROOT),
-                "--target-path", str(target_dir), "--log-path", str(log_dir),
+                sys.executable,
+                "-m",
+                "dbt.cli.main",
+                "docs",
+                "serve",
+                "--no-browser",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--project-dir",
+                str(PROJECT_ROOT),
+                "--profiles-dir",
+                str(PROJECT_ROOT),
+                "--target-path",
+                str(target_dir),
+                "--log-path",
+                str(log_dir),
             ],
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -160,8 +180,12 @@ def screenshot_full_chain(url: str, output: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> list[str]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--target-path", type=Path, default=PROJECT_ROOT / "target",
-                        help="dbt's target folder with the generated docs (default: target/)")
+    parser.add_argument(
+        "--target-path",
+        type=Path,
+        default=PROJECT_ROOT / "target",
+        help="dbt's target folder with the generated docs (default: target/)",
+    )
     parser.add_argument("--output", type=Path, required=True, help="the PNG to write")
     args = parser.parse_args(argv)
     if not (args.target_path / "catalog.json").exists():

@@ -24,9 +24,14 @@ PROJECT = "nycflights"
 FLIGHT_FEATURES = f"model.{PROJECT}.flight_features"
 # The definitions the project leans on: the flight key, the scheduled departure, the label, the history features.
 SHARED_DEFINITIONS = {
-    "flight_id", "scheduled_departure_at", "is_delayed",
-    "origin_prior_departure_count", "origin_prior_mean_delay_minutes", "origin_prior_delayed_share",
-    "route_prior_departed_count", "route_prior_delay_rate",
+    "flight_id",
+    "scheduled_departure_at",
+    "is_delayed",
+    "origin_prior_departure_count",
+    "origin_prior_mean_delay_minutes",
+    "origin_prior_delayed_share",
+    "route_prior_departed_count",
+    "route_prior_delay_rate",
 }
 UPSTREAM = {
     f"source.{PROJECT}.nycflights.flights",
@@ -48,9 +53,18 @@ def manifest(tmp_path_factory):
     artifacts = tmp_path_factory.mktemp("dbt_parse")
     parsed = subprocess.run(
         [
-            sys.executable, "-m", "dbt.cli.main", "parse",
-            "--project-dir", str(PROJECT_ROOT), "--profiles-dir", str(PROJECT_ROOT),
-            "--target-path", str(artifacts / "target"), "--log-path", str(artifacts / "logs"),
+            sys.executable,
+            "-m",
+            "dbt.cli.main",
+            "parse",
+            "--project-dir",
+            str(PROJECT_ROOT),
+            "--profiles-dir",
+            str(PROJECT_ROOT),
+            "--target-path",
+            str(artifacts / "target"),
+            "--log-path",
+            str(artifacts / "logs"),
         ],
         capture_output=True,
         text=True,
@@ -137,7 +151,8 @@ def test_shared_definitions_are_written_once_and_used_wherever_their_column_appe
     ]
     # A column named after a block takes its text from the block, never from a copy.
     not_from_block = [
-        where for where, column in columns
+        where
+        for where, column in columns
         if column["name"] in blocks and column["doc_blocks"] != [f"doc.{PROJECT}.{column['name']}"]
     ]
     assert not_from_block == []
@@ -202,8 +217,10 @@ def test_the_catalog_lists_every_table_with_its_column_types(generated):
     }
     catalogued = {**catalog["nodes"], **catalog["sources"]}
     assert tables <= set(catalogued)
-    assert all(catalogued[uid]["columns"] and all(column["type"] for column in catalogued[uid]["columns"].values())
-               for uid in tables)
+    assert all(
+        catalogued[uid]["columns"] and all(column["type"] for column in catalogued[uid]["columns"].values())
+        for uid in tables
+    )
     # dbt-spark reads types from Spark's schema tree ("integer", "long") or from `describe` ("int", "bigint"),
     # depending on how the table was last written: the same types either way.
     spelling = {"integer": "int", "long": "bigint", "short": "smallint", "byte": "tinyint"}
