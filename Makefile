@@ -5,11 +5,11 @@ BIN := $(VENV)/bin
 # Every entry point, dbt included, keeps its state here; absolute, so it holds from any directory.
 export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
 
-.PHONY: run test lint install jars ingest build summary train score lock clean
+.PHONY: run test lint install jars ingest build summary train score lock clean browser docs-images
 
 run: jars ingest build summary
 
-test: jars
+test: jars browser
 	$(BIN)/pytest
 
 # SQL (sqlfluff, settings in .sqlfluff) and Python (ruff, settings in pyproject.toml); needs no Spark.
@@ -50,6 +50,35 @@ train: jars
 
 score: jars
 	$(BIN)/python ml/score.py
+
+# Debian's headless Chromium for the docs browser test (tests/test_docs.py); Playwright drives it and never
+# downloads a browser of its own. Installed only when missing and run as root. Elsewhere this says how and the
+# test skips, except in CI (CI=true), where a browser that cannot be had is an error.
+CHROMIUM := /usr/bin/chromium
+
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the docs browser test"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| { echo "warning: apt-get could not install chromium"; [ "$$CI" != true ]; }; \
+	elif [ "$$CI" = true ]; then \
+		echo "error: $(CHROMIUM) not found and not root: install Debian's chromium"; exit 1; \
+	else \
+		echo "note: $(CHROMIUM) not found: the docs browser test will skip (as root, \`make browser\` installs it)"; \
+	fi
+
+# The README's pictures, from the full year (`make run` first): the lineage graph of the generated docs and the
+# ROC curve of a fresh training run (about 7 minutes on 2 cores; TRAIN_ARGS=--quick fits one small grid point).
+IMAGES := docs/images
+TRAIN_ARGS ?=
+
+docs-images: jars browser
+	mkdir -p $(IMAGES)
+	$(BIN)/dbt docs generate
+	$(BIN)/python -m lakehouse.docs_site --output $(IMAGES)/lineage_flight_features.png
+	$(BIN)/python ml/train.py $(TRAIN_ARGS)
+	cp "$$(ls -d $(LAKEHOUSE_HOME)/models/flight_delay/v*/ | sort -V | tail -n 1)plots/roc.png" $(IMAGES)/roc.png
 
 lock: install
 	{ sed -n '1,2p' requirements.lock; $(BIN)/pip freeze --exclude-editable; } > requirements.lock.new

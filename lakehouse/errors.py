@@ -31,3 +31,7 @@ class ModelMissingError(LakehouseError):
 
 class ServerError(LakehouseError):
     pass
+
+
+class BrowserMissingError(LakehouseError):
+    pass

@@ -89,6 +89,7 @@ def dbt(spark, tmp_path_factory):
         assert result.success, f"dbt {' '.join(args)} failed: {result.exception or result.result}"
         return result
 
+    run.target_path = artifacts / "target"  # where the artifacts land: manifest, catalog, the docs site
     return run
 
 
