@@ -1,13 +1,13 @@
-# Two commands for a new user: `make run` (install, fetch jars, load, build, summarise) and `make test`.
+# Two commands for a new user: `make run` (install, fetch jars, load, build, docs, summarise) and `make test`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Every entry point, dbt included, keeps its state here; absolute, so it holds from any directory.
 export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
 
-.PHONY: run test lint install jars ingest build summary train score lock clean browser docs-images
+.PHONY: run test lint install jars ingest build docs summary train score lock clean browser docs-images
 
-run: jars ingest build summary
+run: jars ingest build docs summary
 
 test: jars browser
 	$(BIN)/pytest
@@ -41,6 +41,11 @@ ingest: jars
 
 build: jars
 	$(BIN)/dbt build
+
+# The catalog for `dbt docs serve`. --no-compile reuses the build's manifest and keeps its run_results.json,
+# which `lakehouse summary` reports.
+docs: jars
+	$(BIN)/dbt docs generate --no-compile
 
 summary: jars
 	$(BIN)/lakehouse summary

@@ -169,7 +169,11 @@ def ingest(
     raw_schema = raw_schema or project_var("raw_schema")
     spark.sql(f"create schema if not exists {raw_schema}")
     batch_id = uuid.uuid4().hex
-    return [load_table(spark, table, source_path(table, source_dir), batch_id, raw_schema) for table in tables]
+    results = []
+    for table in tables:
+        print(f"loading {table} from {source_path(table, source_dir)}", flush=True)
+        results.append(load_table(spark, table, source_path(table, source_dir), batch_id, raw_schema))
+    return results
 
 
 def main(argv: list[str] | None = None) -> None:

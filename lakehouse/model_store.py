@@ -35,10 +35,18 @@ def save(model: PipelineModel, metadata: dict, version_dir: Path) -> Path:
     return version_dir
 
 
-def load_latest() -> tuple[PipelineModel, dict]:
+def latest_version_dir() -> Path | None:
+    """The newest complete version's folder, or None before the first training run."""
     versions = _versions(complete_only=True)
-    if not versions:
+    return models_dir() / f"v{versions[-1]}" if versions else None
+
+
+def read_metadata(version_dir: Path) -> dict:
+    return json.loads((version_dir / "metadata.json").read_text())
+
+
+def load_latest() -> tuple[PipelineModel, dict]:
+    version_dir = latest_version_dir()
+    if version_dir is None:
         raise ModelMissingError(f"no trained model in {models_dir()}: run `python ml/train.py` first")
-    version_dir = models_dir() / f"v{versions[-1]}"
-    metadata = json.loads((version_dir / "metadata.json").read_text())
-    return PipelineModel.load(str(version_dir / "pipeline")), metadata
+    return PipelineModel.load(str(version_dir / "pipeline")), read_metadata(version_dir)

@@ -1,10 +1,23 @@
-"""`lakehouse summary`: every table of the lakehouse with its row count, format and current Delta version."""
+"""`lakehouse summary`: every table with its row count, format and Delta version, then what the last dbt run
+tested, how the newest model scores against its baselines, and where the docs, plots and MLflow are."""
 
 import argparse
+import json
+import os
+from collections import Counter
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from lakehouse import model_store
+from lakehouse.paths import PROJECT_ROOT
 from lakehouse.spark import get_spark
+
+
+def dbt_target_dir() -> Path:
+    """dbt's artifacts folder: target/ in the project, unless DBT_TARGET_PATH (which dbt reads too) moves it."""
+    return PROJECT_ROOT / os.environ.get("DBT_TARGET_PATH", "target")
+
 
 LAYERS = ["raw", "staging", "intermediate", "features", "ml"]
 
@@ -33,6 +46,40 @@ def table_rows(spark: SparkSession, checksums: bool = False) -> list[tuple]:
     return rows
 
 
+def dbt_results() -> str:
+    """The last dbt command's outcome, from dbt's own run_results.json."""
+    results_file = dbt_target_dir() / "run_results.json"
+    if not results_file.exists():
+        return "dbt: no run yet (`dbt build`)"
+    run = json.loads(results_file.read_text())
+    statuses = Counter(result["status"] for result in run["results"])
+    command = f"dbt {run['args']['which']}"
+    counts = ", ".join(f"{status} {count}" for status, count in sorted(statuses.items()))
+    return f"{command}: {counts} ({run['elapsed_time']:.0f} s, {run['metadata']['generated_at'][:19]}Z)"
+
+
+def model_results() -> list[str]:
+    """The newest model's test ROC AUC beside its baselines', and where its plots and MLflow run are."""
+    version_dir = model_store.latest_version_dir()
+    if version_dir is None:
+        return ["model: none yet (`python ml/train.py`)"]
+    from lakehouse.tracking import tracking_uri  # imports mlflow: only when there is a model to point at
+
+    metadata = model_store.read_metadata(version_dir)
+    scores = ", ".join(f"{name} {metrics['roc_auc']:.4f}" for name, metrics in metadata["test_metrics"].items())
+    return [
+        f"model {version_dir.name} (test months {metadata['months']['test']}), ROC AUC: {scores}",
+        f"plots: {version_dir / 'plots'}",
+        f"MLflow: mlflow ui --backend-store-uri {tracking_uri()}  (then http://127.0.0.1:5000)",
+    ]
+
+
+def docs_site() -> str:
+    if (dbt_target_dir() / "catalog.json").exists():
+        return f"docs: {dbt_target_dir() / 'index.html'}; `dbt docs serve` shows it at http://localhost:8080"
+    return "docs: not generated yet (`dbt docs generate && dbt docs serve`)"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="lakehouse summary", description=__doc__)
     parser.add_argument(
@@ -44,3 +91,6 @@ def main(argv: list[str] | None = None) -> None:
     for name, table_format, rows, version, checksum in table_rows(spark, arguments.checksums):
         line = f"{name:<52} {table_format:<7} {rows:>10,} {'' if version is None else version:>8}"
         print(line + (f"  {checksum}" if arguments.checksums else ""))
+    print()
+    for line in [dbt_results(), *model_results(), docs_site()]:
+        print(line)

@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.quick
         else ParamGridBuilder().addGrid(gbt.maxDepth, [4, 6]).addGrid(gbt.maxIter, [40, 80]).build()
     )
+    print(f"tuning the GBT pipeline over {len(grid)} grid point(s) on the validation months", flush=True)
     tuning = []
     for params in grid:
         candidate = gbt_pipeline.fit(train, params)
@@ -126,9 +127,11 @@ def main(argv: list[str] | None = None) -> dict:
         )
     best_auc, best_params, best_validation = max(tuning, key=lambda candidate: candidate[0])
     threshold = evaluation.best_threshold(best_validation)
+    print(f"refitting the best on months {sorted(set(months['train'] + months['validation']))}", flush=True)
     model = gbt_pipeline.fit(history, best_params)
 
     # The baselines, from the same months the model learned from.
+    print("fitting the baselines, then scoring the test months", flush=True)
     logistic = build_pipeline(LogisticRegression(labelCol="label", regParam=0.01), standardize=True)
     logistic_model = logistic.fit(history)
     base_rate = history.agg(F.avg("label")).first()[0]

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 
 import mlflow
 import pytest
@@ -123,3 +124,29 @@ def test_explore_profiles_the_features_with_pandas_on_spark(built, tmp_path, cap
     assert report.stat().st_size > 10_000
     printed = capsys.readouterr().out
     assert "delayed share: 0." in printed and "origin_prior_delayed_share" in printed
+
+
+def test_the_summary_reports_tables_tests_model_and_where_to_look(trained, dbt, monkeypatch, capsys):
+    from lakehouse import summary
+
+    monkeypatch.setenv("DBT_TARGET_PATH", str(dbt.target_path))
+    summary.main([])
+    report = capsys.readouterr().out
+    assert re.search(r"features\.flight_features\s+delta\s+[\d,]+\s+\d+", report)
+    assert re.search(r"dbt \w+: .*success \d+", report), report  # the last dbt command's own results
+    gbt_auc = trained["test_metrics"]["GBT (tuned)"]["roc_auc"]
+    assert f"model {trained['model_version']} (test months [3]), ROC AUC: GBT (tuned) {gbt_auc:.4f}" in report
+    assert "base rate 0.5000" in report and "mlflow ui --backend-store-uri sqlite:///" in report
+
+
+def test_an_unexpected_failure_ends_in_one_line_with_the_trace_in_the_log(lakehouse_home, capsys):
+    from lakehouse.cli import error_log, run
+
+    def broken(argv):
+        raise ValueError("no such thing\nand a second line nobody needs")
+
+    with pytest.raises(SystemExit):
+        run(broken, [])
+    message = capsys.readouterr().err
+    assert message == f"error: ValueError: no such thing (full trace in {error_log()})\n"
+    assert "Traceback" in error_log().read_text() and "a second line nobody needs" in error_log().read_text()
