@@ -66,7 +66,8 @@ def model_results() -> list[str]:
     from lakehouse.tracking import tracking_uri  # imports mlflow: only when there is a model to point at
 
     metadata = model_store.read_metadata(version_dir)
-    scores = ", ".join(f"{name} {metrics['roc_auc']:.4f}" for name, metrics in metadata["test_metrics"].items())
+    by_score = sorted(metadata["test_metrics"].items(), key=lambda item: -item[1]["roc_auc"])
+    scores = ", ".join(f"{name} {metrics['roc_auc']:.4f}" for name, metrics in by_score)
     return [
         f"model {version_dir.name} (test months {metadata['months']['test']}), ROC AUC: {scores}",
         f"plots: {version_dir / 'plots'}",
