@@ -9,7 +9,7 @@ export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
 
 run: jars ingest build docs summary
 
-test: jars browser
+test: lint jars browser
 	$(BIN)/pytest
 
 # SQL (sqlfluff, settings in .sqlfluff) and Python (ruff, settings in pyproject.toml); needs no Spark.
