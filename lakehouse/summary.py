@@ -32,7 +32,8 @@ def table_rows(spark: SparkSession, checksums: bool = False) -> list[tuple]:
     existing = {row[0] for row in spark.sql("show schemas").collect()}
     rows = []
     for schema in [layer for layer in LAYERS if layer in existing]:
-        for table in sorted(row["tableName"] for row in spark.sql(f"show tables in {schema}").collect()):
+        listed = spark.sql(f"show tables in {schema}").collect()
+        for table in sorted(row["tableName"] for row in listed if not row["isTemporary"]):
             name = f"{schema}.{table}"
             detail = spark.sql(f"describe detail {name}").first()
             version = None
