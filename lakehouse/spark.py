@@ -122,7 +122,8 @@ def get_spark(app_name: str = "lakehouse", target: str | None = None) -> SparkSe
         ensure_delta_jars()
         ensure_metastore_free()
     state_home().mkdir(parents=True, exist_ok=True)
-    builder = SparkSession.builder.enableHiveSupport()
+    # A Connect server has its catalog from the start; asking again only makes the client warn.
+    builder = SparkSession.builder if is_remote(conf) else SparkSession.builder.enableHiveSupport()
     for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.appName(app_name).getOrCreate()

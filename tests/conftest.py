@@ -73,19 +73,7 @@ def dbt(spark, tmp_path_factory):
     artifacts = tmp_path_factory.mktemp("dbt_artifacts")
 
     def run(*args: str):
-        result = dbtRunner().invoke(
-            [
-                *args,
-                "--project-dir",
-                str(PROJECT_ROOT),
-                "--profiles-dir",
-                str(PROJECT_ROOT),
-                "--target-path",
-                str(artifacts / "target"),
-                "--log-path",
-                str(artifacts / "logs"),
-            ]
-        )
+        result = dbtRunner().invoke([*args, *dbt_flags(artifacts)])
         assert result.success, f"dbt {' '.join(args)} failed: {result.exception or result.result}"
         return result
 
@@ -152,16 +140,15 @@ def venv_command(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
+def dbt_flags(artifacts: Path) -> list[str]:
+    """This project, from any directory, with dbt's artifacts kept out of the project's target/ and logs/."""
+    paths = {"--project-dir": PROJECT_ROOT, "--profiles-dir": PROJECT_ROOT, "--target-path": artifacts / "target"}
+    return [str(part) for flag, path in {**paths, "--log-path": artifacts / "logs"}.items() for part in (flag, path)]
+
+
 def dbt_command(*args: str, artifacts: Path) -> list[str]:
-    """A `dbt` child process, with its artifacts kept out of the project's target/ and logs/."""
-    return [
-        venv_command("dbt"),
-        *args,
-        "--target-path",
-        str(artifacts / "target"),
-        "--log-path",
-        str(artifacts / "logs"),
-    ]
+    """A `dbt` child process, as the user types it."""
+    return [venv_command("dbt"), *args, *dbt_flags(artifacts)]
 
 
 @contextlib.contextmanager

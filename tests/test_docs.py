@@ -13,12 +13,12 @@ headless Chromium from the raw sources to the training and scoring steps and the
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
 from lakehouse import docs_site
 from lakehouse.paths import PROJECT_ROOT, state_home
+from tests.conftest import dbt_command
 
 PROJECT = "nycflights"
 FLIGHT_FEATURES = f"model.{PROJECT}.flight_features"
@@ -51,25 +51,7 @@ PREDICTIONS = f"source.{PROJECT}.ml.predictions"
 def manifest(tmp_path_factory):
     """`dbt parse` in a child process: the project's manifest, with no Spark session."""
     artifacts = tmp_path_factory.mktemp("dbt_parse")
-    parsed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dbt.cli.main",
-            "parse",
-            "--project-dir",
-            str(PROJECT_ROOT),
-            "--profiles-dir",
-            str(PROJECT_ROOT),
-            "--target-path",
-            str(artifacts / "target"),
-            "--log-path",
-            str(artifacts / "logs"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    parsed = subprocess.run(dbt_command("parse", artifacts=artifacts), capture_output=True, text=True, timeout=300)
     assert parsed.returncode == 0, parsed.stdout[-3000:] + parsed.stderr[-3000:]
     return json.loads((artifacts / "target" / "manifest.json").read_text())
 
