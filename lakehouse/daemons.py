@@ -47,8 +47,6 @@ class Daemon:
         return None
 
     def launch(self, command: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        if (pid := self.pid()) is not None:
-            raise ServerError(f"the {self.title} is already running (pid {pid}): stop it first, or use it")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("w") as log:
             process = subprocess.Popen(

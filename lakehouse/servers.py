@@ -88,7 +88,7 @@ def _ensure_java() -> None:
 
 def _submit(main_class: str, name: str, conf: dict[str, str], *arguments: str) -> list[str]:
     """spark-submit for a server class that ships inside Spark ("spark-internal": no application jar)."""
-    conf_arguments = [part for key, value in conf.items() for part in ("--conf", f"{key}={value}")]
+    conf_arguments = _settings("--conf", conf)
     return [
         str(SPARK_HOME / "bin" / "spark-submit"),
         "--class",
@@ -177,7 +177,7 @@ def start_thrift(target: str = "local") -> None:
             "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
             "nycflights Thrift server",
             _session_conf(target),
-            *[part for key, value in hive_conf.items() for part in ("--hiveconf", f"{key}={value}")],
+            *_settings("--hiveconf", hive_conf),
         ),
         lambda: _thrift_answers(endpoint),
     )
@@ -225,6 +225,11 @@ def start_cluster() -> None:
         lambda: _alive_workers(master_ui) > 0,
         env={"SPARK_LOCAL_DIRS": str(local_dirs)},  # executors' shuffle and spill files stay in the state folder
     )
+
+
+def _settings(flag: str, settings: dict) -> list[str]:
+    """`flag key=value` for each setting, as spark-submit takes --conf and the Thrift server --hiveconf."""
+    return [part for key, value in settings.items() for part in (flag, f"{key}={value}")]
 
 
 def _options(options: dict) -> list[str]:

@@ -14,6 +14,7 @@ import pytest
 from pyhive import hive
 
 from lakehouse.features import FEATURES_TABLE
+from lakehouse.paths import PROJECT_ROOT
 from lakehouse.summary import LAYERS, fingerprint_query
 from tests.conftest import dbt_command, run_child, running, venv_command
 
@@ -91,7 +92,7 @@ def test_concurrent_builds_of_one_table_never_corrupt_it(thrift, tmp_path):
         subprocess.Popen(
             dbt_command("run", "--target", "thrift", "--select", model, artifacts=tmp_path / str(copy)),
             env=thrift,
-            cwd=Path(__file__).parent.parent,
+            cwd=PROJECT_ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -115,7 +116,7 @@ def test_a_server_killed_mid_build_leaves_every_table_whole_and_a_rerun_complete
     build = subprocess.Popen(
         dbt_command("build", "--target", "thrift", artifacts=tmp_path / "killed"),
         env=thrift,
-        cwd=Path(__file__).parent.parent,
+        cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
