@@ -218,7 +218,7 @@ def write_weather(spark: SparkSession, bronze: DataFrame, target: str, recipe: R
     """Every copy in one job: weather is a few percent of the flights, and deduplication spans copies."""
     started = time.monotonic()
     overwrite(copies_of_weather(bronze, recipe.copies), target)
-    print(f"{target}: {recipe.copies} copies written ({time.monotonic() - started:.1f} s)", flush=True)
+    print(f"{target}: copies 1-{recipe.copies} written ({time.monotonic() - started:.1f} s)", flush=True)
 
 
 WRITERS = {"flights": write_flights, "weather": write_weather}
