@@ -14,9 +14,13 @@ Spark SQL need care:
   Spark's for a zone whose offsets are whole hours, as New York's are.
 - `concat` skips nulls in DuckDB and returns null in Spark: the route code uses `||`, which returns null.
 
-The 2-hour window is the model's: departures bucketed by hour, so the range join becomes an equi-join on
-(origin, hour). A plain range join on origin and time makes DuckDB choose a hash join on the origin alone and
-test every pair of flights from the same airport.
+The 2-hour window is running totals instead of the model's join: each departure carries the count, delay total
+and delayed count of its origin's departures up to its time (a window function), and two ASOF joins pick, for
+each flight, the totals just before its window's end and just before its start; their difference is the
+window, less the flight itself if it left early enough to be in it. The model's SQL (departures bucketed by
+hour, so the range join becomes an equi-join on origin and hour) took 4.2-5.5 s and 0.32 GB at K=1 here, this
+2.8 s and 0.59 GB; a plain range join on origin and time makes DuckDB hash-join on the origin alone and test
+every pair of flights from the same airport.
 """
 
 import time
@@ -103,8 +107,6 @@ flights as (
             carrier_code, flight_number, origin_airport_code, cast(epoch(scheduled_departure_at) as bigint)
         ) as flight_id,
         *,
-        -- A number for each row: the window's join and aggregation go faster on it than on the 32-character key.
-        row_number() over () as flight_row,
         departure_hhmm is null as is_cancelled,
         scheduled_departure_at + to_minutes(departure_delay_minutes) as actual_departure_at
 
@@ -135,61 +137,60 @@ weather as (
 
 departures as (
 
+    -- Each departure with the running totals of its origin's departures up to its time (ties included).
     select
-        flight_row,
         origin_airport_code,
-        departure_delay_minutes,
         actual_departure_at,
-        hour_start(actual_departure_at) as departure_hour_at
+        count(*) over up_to_now as departed_count,
+        sum(departure_delay_minutes) over up_to_now as delay_total,
+        count_if(departure_delay_minutes > {threshold}) over up_to_now as delayed_count
 
     from flights
     where actual_departure_at is not null
+    window up_to_now as (
+        partition by origin_airport_code
+        order by actual_departure_at
+        range between unbounded preceding and current row
+    )
 
 ),
 
-lookback_hours as (
+window_totals as (
 
+    -- Totals before the window's end minus totals before its start: departures in [start, end).
     select
-        flight_row,
-        origin_airport_code,
-        scheduled_departure_at,
-        unnest(generate_series(
-            hour_start(scheduled_departure_at - interval {history_hours} hour),
-            hour_start(scheduled_departure_at),
-            interval 1 hour
-        )) as departure_hour_at
+        flights.flight_id,
+        coalesce(before_end.departed_count, 0) - coalesce(before_start.departed_count, 0) as departed_count,
+        coalesce(before_end.delay_total, 0) - coalesce(before_start.delay_total, 0) as delay_total,
+        coalesce(before_end.delayed_count, 0) - coalesce(before_start.delayed_count, 0) as delayed_count,
+        -- A flight that left early lies in its own window: take it back out.
+        coalesce(
+            flights.actual_departure_at >= flights.scheduled_departure_at - interval {history_hours} hour
+            and flights.actual_departure_at < flights.scheduled_departure_at,
+            false
+        ) as is_in_own_window,
+        flights.departure_delay_minutes
 
     from flights
-    where scheduled_departure_at is not null
-
-),
-
-prior_departures as (
-
-    select
-        lookback_hours.flight_row,
-        departures.departure_delay_minutes
-
-    from lookback_hours
-    inner join departures
-        on lookback_hours.origin_airport_code = departures.origin_airport_code
-        and lookback_hours.departure_hour_at = departures.departure_hour_at
-        and departures.actual_departure_at >= lookback_hours.scheduled_departure_at - interval {history_hours} hour
-        and departures.actual_departure_at < lookback_hours.scheduled_departure_at
-        and lookback_hours.flight_row != departures.flight_row
+    asof left join departures as before_end
+        on flights.origin_airport_code = before_end.origin_airport_code
+        and flights.scheduled_departure_at > before_end.actual_departure_at
+    asof left join departures as before_start
+        on flights.origin_airport_code = before_start.origin_airport_code
+        and flights.scheduled_departure_at - interval {history_hours} hour > before_start.actual_departure_at
 
 ),
 
 origin_history as (
 
     select
-        flight_row,
-        count(departure_delay_minutes) as origin_prior_departure_count,
-        avg(departure_delay_minutes) as origin_prior_mean_delay_minutes,
-        avg(cast(departure_delay_minutes > {threshold} as integer)) as origin_prior_delayed_share
+        flight_id,
+        departed_count - cast(is_in_own_window as integer) as origin_prior_departure_count,
+        delay_total - if(is_in_own_window, departure_delay_minutes, 0) as prior_delay_total,
+        delayed_count - cast(is_in_own_window and departure_delay_minutes > {threshold} as integer)
+            as prior_delayed_count
 
-    from prior_departures
-    group by flight_row
+    from window_totals
 
 ),
 
@@ -214,9 +215,11 @@ final as (
         weather.precipitation_inches,
         weather.pressure_millibars,
         weather.visibility_miles,
-        coalesce(origin_history.origin_prior_departure_count, 0) as origin_prior_departure_count,
-        origin_history.origin_prior_mean_delay_minutes,
-        origin_history.origin_prior_delayed_share,
+        origin_history.origin_prior_departure_count,
+        cast(origin_history.prior_delay_total as double) / nullif(origin_history.origin_prior_departure_count, 0)
+            as origin_prior_mean_delay_minutes,
+        cast(origin_history.prior_delayed_count as double) / nullif(origin_history.origin_prior_departure_count, 0)
+            as origin_prior_delayed_share,
         flights.departure_delay_minutes > {threshold} as is_delayed,
         flights.flight_date,
         flights.scheduled_departure_at
@@ -226,7 +229,7 @@ final as (
         on flights.origin_airport_code = weather.airport_code
         and hour_start(flights.scheduled_departure_at) = weather.observed_at
     left join origin_history
-        on flights.flight_row = origin_history.flight_row
+        on flights.flight_id = origin_history.flight_id
     where not flights.is_cancelled
 
 )

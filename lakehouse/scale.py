@@ -6,7 +6,9 @@ into the schema `<raw_schema>_x<K>` (`raw_x30` for K=30). dbt builds on it with 
 
     dbt build --full-refresh --vars '{raw_schema: raw_x30}'
 
-Copy 0 is bronze unchanged; in copy i > 0:
+(--full-refresh whenever raw_schema changes: flight_features is incremental, and would keep the rows it had
+built from the other schema.) Every row carries its copy number in `_copy`. Copy 0 is bronze unchanged; in
+copy i > 0:
 
 - dates: year, month and day are the shifted date, and `time_hour` is the same New York wall-clock hour on
   it (so it still matches the hour staging derives from `sched_dep_time`, and the weather join still matches);
