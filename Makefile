@@ -15,8 +15,8 @@ test: lint jars browser
 # SQL (sqlfluff, settings in .sqlfluff) and Python (ruff, settings in pyproject.toml); needs no Spark.
 lint: install
 	$(BIN)/sqlfluff lint models macros tests/dbt
-	$(BIN)/ruff check lakehouse ml tests
-	$(BIN)/ruff format --check lakehouse ml tests
+	$(BIN)/ruff check lakehouse ml tests benchmarks
+	$(BIN)/ruff format --check lakehouse ml tests benchmarks
 
 install: $(VENV)/.installed
 
