@@ -1,12 +1,19 @@
-"""Reading features.flight_features for ml/: by table name, optionally at a Delta version, prepared the same way
-for training and scoring."""
+"""Reading features.flight_features (or its twin on K copies of the year, features_x<K>) for ml/: by table
+name, optionally at a Delta version, prepared the same way for training and scoring."""
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.errors import LakehouseError, TableMissingError
+from lakehouse.project import layer_schema
 
-FEATURES_TABLE = "features.flight_features"
+
+def features_table(copies: int | None = None) -> str:
+    """flight_features as `dbt build` writes it, on the year or (`--vars '{copies: K}'`) on K copies of it."""
+    return f"{layer_schema('features', copies)}.flight_features"
+
+
+FEATURES_TABLE = features_table()
 KEY = "flight_id"
 LABEL = "is_delayed"
 CATEGORICAL = ["carrier_code", "origin_airport_code", "destination_airport_code", "aircraft_type", "engine_type"]
@@ -39,19 +46,22 @@ SPLIT_MONTH = "split_month"
 ZERO_WITHOUT_HISTORY = ["origin_prior_mean_delay_minutes", "origin_prior_delayed_share", "route_prior_delay_rate"]
 
 
-def current_version(spark: SparkSession) -> int:
-    return spark.sql(f"describe history {FEATURES_TABLE} limit 1").first()["version"]
+def current_version(spark: SparkSession, table: str = FEATURES_TABLE) -> int:
+    return spark.sql(f"describe history {table} limit 1").first()["version"]
 
 
-def read_features(spark: SparkSession, as_of_version: int | None = None) -> tuple[DataFrame, int]:
+def read_features(
+    spark: SparkSession, as_of_version: int | None = None, table: str = FEATURES_TABLE
+) -> tuple[DataFrame, int]:
     """flight_features at a Delta version (default: the current one), and that version."""
-    if not spark.catalog.tableExists(FEATURES_TABLE):
-        raise TableMissingError(f"{FEATURES_TABLE} does not exist: run `dbt build` first")
-    latest = current_version(spark)
+    if not spark.catalog.tableExists(table):
+        build = "dbt build" if table == FEATURES_TABLE else "dbt build --vars '{copies: K}'"
+        raise TableMissingError(f"{table} does not exist: run `{build}` first")
+    latest = current_version(spark, table)
     version = latest if as_of_version is None else as_of_version
     if not 0 <= version <= latest:
-        raise LakehouseError(f"{FEATURES_TABLE} has versions 0 to {latest}: pick one of those for --as-of-version")
-    return spark.read.option("versionAsOf", version).table(FEATURES_TABLE), version
+        raise LakehouseError(f"{table} has versions 0 to {latest}: pick one of those for --as-of-version")
+    return spark.read.option("versionAsOf", version).table(table), version
 
 
 def parse_months(text: str) -> list[int]:

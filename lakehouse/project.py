@@ -15,3 +15,9 @@ def project_var(name: str) -> str:
 
 
 PROJECT_NAME = _project()["name"]
+
+
+def layer_schema(layer: str, copies: int | None = None) -> str:
+    """A layer's schema (raw, staging, features, ...), or its twin built on K copies of the year: the rule of
+    macros/generate_schema_name.sql and of the sources' schema, for the dbt var `copies`."""
+    return f"{layer}_x{copies}" if copies else layer

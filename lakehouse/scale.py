@@ -2,13 +2,12 @@
 
 Copy i is the bronze year moved i × 52 weeks (364 days) later, so every flight keeps its weekday. Spark writes
 the copies as Delta, one job per copy of the flights over the bronze table (nothing is collected to the driver),
-into the schema `<raw_schema>_x<K>` (`raw_x30` for K=30). dbt builds on it with no change to the models:
+into the schema `<raw_schema>_x<K>` (`raw_x30` for K=30). dbt builds on it with no change to the models,
+into staging_x30, intermediate_x30 and features_x30 beside the year's own schemas:
 
-    dbt build --full-refresh --vars '{raw_schema: raw_x30}'
+    dbt build --vars '{copies: 30}'
 
-(--full-refresh whenever raw_schema changes: flight_features is incremental, and would keep the rows it had
-built from the other schema.) Every row carries its copy number in `_copy`. Copy 0 is bronze unchanged; in
-copy i > 0:
+Every row carries its copy number in `_copy`. Copy 0 is bronze unchanged; in copy i > 0:
 
 - dates: year, month and day are the shifted date, and `time_hour` is the same New York wall-clock hour on
   it (so it still matches the hour staging derives from `sched_dep_time`, and the weather join still matches);
@@ -48,7 +47,7 @@ from pyspark.sql import functions as F
 from lakehouse.bronze_schemas import BRONZE_TABLES
 from lakehouse.errors import InputUnreadableError, LakehouseError, TableMissingError
 from lakehouse.ingest import PARTITION_COLUMNS, QUARANTINE_TABLE
-from lakehouse.project import project_var
+from lakehouse.project import layer_schema, project_var
 from lakehouse.spark import get_spark
 
 COPY_SHIFT_DAYS = 52 * 7
@@ -82,8 +81,8 @@ class ScaleResult:
 
 
 def scaled_schema(copies: int, raw_schema: str | None = None) -> str:
-    """Where K copies of the bronze schema live: the dbt var `raw_schema` to build on them."""
-    return f"{raw_schema or project_var('raw_schema')}_x{copies}"
+    """Where K copies of the bronze schema live, the source schema of `dbt build --vars '{copies: K}'`."""
+    return layer_schema(raw_schema or project_var("raw_schema"), copies)
 
 
 def delta_version(spark: SparkSession, table: str) -> int:
@@ -298,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     spark = get_spark("lakehouse-scale")
     for result in scale(spark, args.copies, args.seed, export_dir=args.export_dir):
         print(f"{result.table:<24} {result.rows:>13,} rows  (Delta version {result.delta_version})")
-    print(f"build on them: dbt build --full-refresh --vars '{{raw_schema: {scaled_schema(args.copies)}}}'")
+    print(f"build on them: dbt build --vars '{{copies: {args.copies}}}'")
 
 
 if __name__ == "__main__":

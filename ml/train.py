@@ -28,8 +28,8 @@ from lakehouse.cli import run
 from lakehouse.errors import LakehouseError
 from lakehouse.features import (
     CATEGORICAL,
-    FEATURES_TABLE,
     NUMERIC,
+    features_table,
     in_months,
     model_input,
     parse_months,
@@ -59,12 +59,12 @@ def build_pipeline(classifier, standardize: bool = False) -> Pipeline:
     return Pipeline(stages=[imputer, indexer, encoder, assembler, *scaler, classifier])
 
 
-def check_split(split: dict, months: dict) -> None:
+def check_split(split: dict, months: dict, table: str) -> None:
     for name, rows in split.items():
         classes = {row["label"] for row in rows.select("label").distinct().collect()}
         if not classes:
             raise LakehouseError(
-                f"no {FEATURES_TABLE} rows in the {name} months {months[name]}: pick months with flights"
+                f"no {table} rows in the {name} months {months[name]}: pick months with flights"
             )
         if len(classes) < 2:
             raise LakehouseError(
@@ -92,19 +92,23 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--train-months", type=parse_months, default=parse_months("1-9"))
     parser.add_argument("--validation-months", type=parse_months, default=parse_months("10"))
     parser.add_argument("--test-months", type=parse_months, default=parse_months("11-12"))
+    parser.add_argument(
+        "--copies", type=int, help="train on the K-copies build (`dbt build --vars '{copies: K}'`) instead of the year"
+    )
     parser.add_argument("--quick", action="store_true", help="a one-point grid with few trees, for smoke tests")
     args = parser.parse_args(argv)
     months = {"train": args.train_months, "validation": args.validation_months, "test": args.test_months}
 
     spark = get_spark("ml-train")
-    features, features_version = read_features(spark, args.as_of_version)
+    table = features_table(args.copies)
+    features, features_version = read_features(spark, args.as_of_version, table)
     rows = model_input(features).cache()
     split = {name: in_months(rows, month_list) for name, month_list in months.items()}
-    check_split(split, months)
+    check_split(split, months, table)
     train, validation, test = split["train"], split["validation"], split["test"]
     history = train.unionByName(validation)
     print(
-        f"{FEATURES_TABLE} version {features_version}: "
+        f"{table} version {features_version}: "
         + ", ".join(f"{name} {frame.count():,} flights (months {months[name]})" for name, frame in split.items())
     )
 
@@ -162,7 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
     metadata = {
         "model_version": version_dir.name,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "features_table": FEATURES_TABLE,
+        "features_table": table,
         "features_delta_version": features_version,
         "feature_columns": {"numeric": NUMERIC, "categorical": CATEGORICAL},
         "months": months,
