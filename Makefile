@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Every entry point, dbt included, keeps its state here; absolute, so it holds from any directory.
 export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
 
-.PHONY: run test lint install jars ingest build docs summary train score lock clean browser docs-images
+.PHONY: run test lint install jars ingest build docs summary train score lock clean browser docs-images bench
 
 run: jars ingest build docs summary
 
@@ -55,6 +55,12 @@ train: jars
 
 score: jars
 	$(BIN)/python ml/score.py
+
+# dbt-on-Spark against pandas and DuckDB on K copies of the year (lakehouse/bench.py); after `make run`.
+# COPIES="1 10 30 300" adds the 101-million-flight run (about an hour more on 2 cores).
+COPIES ?= 1 10 30
+bench: jars
+	$(BIN)/lakehouse bench --copies $(COPIES)
 
 # Debian's headless Chromium for the docs browser test (tests/test_docs.py); Playwright drives it and never
 # downloads a browser of its own. Installed only when missing and run as root. Elsewhere this says how and the

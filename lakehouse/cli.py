@@ -34,9 +34,10 @@ def run(command: Callable[[list[str] | None], None], argv: list[str] | None = No
 def main() -> None:
     from functools import partial
 
-    from lakehouse import ingest, jars, scale, servers, summary
+    from lakehouse import bench, ingest, jars, scale, servers, summary
 
     commands = {"jars": jars.main, "ingest": ingest.main, "summary": summary.main, "scale": scale.main}
+    commands["bench"] = bench.main
     commands.update({server: partial(servers.main, server) for server in servers.SERVERS})
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(f"usage: lakehouse {{{','.join(commands)}}} [options]", file=sys.stderr)
