@@ -197,7 +197,7 @@ def ratio(value: float | None, baseline: float | None) -> str:
     return f"{value / baseline:.2f}" if value and baseline else "-"
 
 
-def table(runs: list[Run]) -> str:
+def table(runs: list[Run], flights_at: dict[int, int]) -> str:
     """One line per tool and K; wall time and peak memory as multiples of pandas' at the same K."""
     header = f"{'K':>4} {'flights':>12}  {'tool':<7}{'wall s':>9}{'peak GB':>9}{'wall/pd':>9}{'mem/pd':>8}  status"
     lines = [header, "-" * len(header)]
@@ -211,14 +211,12 @@ def table(runs: list[Run]) -> str:
             wall_ratio = ratio(run.wall_seconds, baseline and baseline.wall_seconds) if ok else "-"
             memory_ratio = ratio(run.peak_gb, baseline and baseline.peak_gb) if ok else "-"
             status = run.status + (f": {run.detail}" if run.detail else "")
-            lines.append(
-                f"{copies:>4} {flights(copies):>12,}  {run.tool:<7}{wall:>9}{peak:>9}{wall_ratio:>9}{memory_ratio:>8}"
-                f"  {status}"
-            )
+            measured = f"{wall:>9}{peak:>9}{wall_ratio:>9}{memory_ratio:>8}"
+            lines.append(f"{copies:>4} {flights_at[copies]:>12,}  {run.tool:<7}{measured}  {status}")
     return "\n".join(lines)
 
 
-def chart(runs: list[Run], path: Path) -> None:
+def chart(runs: list[Run], flights_at: dict[int, int], path: Path) -> None:
     """Wall time and peak memory against flights, one line per tool, a cross where a tool was stopped."""
     import matplotlib
 
@@ -230,11 +228,11 @@ def chart(runs: list[Run], path: Path) -> None:
         for tool in TOOLS:
             done = [run for run in runs if run.tool == tool and run.status == "ok"]
             stopped = [run for run in runs if run.tool == tool and run.status in ("failed", "timeout", "memory")]
-            (line,) = axis.plot([flights(r.copies) / 1e6 for r in done], [getattr(r, field) for r in done], "o-")
+            (line,) = axis.plot([flights_at[r.copies] / 1e6 for r in done], [getattr(r, field) for r in done], "o-")
             line.set_label(tool)
             if stopped:
                 axis.plot(
-                    [flights(r.copies) / 1e6 for r in stopped],
+                    [flights_at[r.copies] / 1e6 for r in stopped],
                     [getattr(r, field) for r in stopped],
                     "x",
                     color=line.get_color(),
@@ -259,10 +257,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     ensure_metastore_free()
     runs = benchmark(args.copies, args.tools, args.seed, args.timeout, args.memory_limit_gb * GB)
+    flights_at = {copies: flights(copies) for copies in args.copies}
     results = bench_dir() / "results.json"
-    results.write_text(json.dumps([asdict(run) for run in runs], indent=2) + "\n")
-    print(table(runs))
-    chart(runs, bench_dir() / "bench.png")
+    results.write_text(json.dumps({"flights": flights_at, "runs": [asdict(run) for run in runs]}, indent=2) + "\n")
+    print(table(runs, flights_at))
+    chart(runs, flights_at, bench_dir() / "bench.png")
     print(f"results in {results}, chart in {bench_dir() / 'bench.png'}")
 
 

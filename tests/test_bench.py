@@ -1,0 +1,63 @@
+"""The benchmark's measuring and reporting, on real child processes (the tools' runs themselves are what
+`lakehouse bench` measures; running them here would take minutes)."""
+
+import sys
+
+from lakehouse.bench import GB, Run, chart, measure, table
+
+# A child that starts a grandchild holding about 300 MB, so only the whole tree's memory reaches it.
+GRANDCHILD_HOLDS_300_MB = """
+import subprocess, sys
+subprocess.run([sys.executable, "-c", "import time; block = bytearray(300 * 2**20); time.sleep(1.5)"], check=True)
+"""
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_peak_memory_is_that_of_the_whole_process_tree(tmp_path):
+    run = measure(python(GRANDCHILD_HOLDS_300_MB), tmp_path / "tree.log", timeout=60, memory_limit=20 * GB)
+    assert run.status == "ok"
+    assert 0.3 <= run.peak_gb < 1.0
+    assert run.wall_seconds >= 1.5
+
+
+def test_a_run_past_its_time_is_stopped(tmp_path):
+    run = measure(python("import time; time.sleep(60)"), tmp_path / "slow.log", timeout=1, memory_limit=20 * GB)
+    assert run.status == "timeout"
+    assert run.wall_seconds < 30
+    assert run.detail == "stopped after 1 s"
+
+
+def test_a_run_past_its_memory_is_stopped_with_its_children(tmp_path):
+    run = measure(python(GRANDCHILD_HOLDS_300_MB), tmp_path / "big.log", timeout=60, memory_limit=0.2 * GB)
+    assert run.status == "memory"
+    assert run.detail == "stopped at 0 GB"
+
+
+def test_a_failed_run_reports_its_error_line(tmp_path):
+    code = "import sys; print('loading'); print('MemoryError: Unable to allocate 8 GiB'); sys.exit(1)"
+    run = measure(python(code), tmp_path / "failed.log", timeout=60, memory_limit=20 * GB)
+    assert run.status == "failed"
+    assert run.detail == "MemoryError: Unable to allocate 8 GiB"
+
+
+def test_table_gives_ratios_to_pandas_at_the_same_k_and_chart_draws(tmp_path):
+    runs = [
+        Run("spark", 1, "ok", 40.0, 4.0),
+        Run("pandas", 1, "ok", 4.0, 0.5),
+        Run("duckdb", 1, "ok", 2.0, 1.0),
+        Run("spark", 300, "ok", 900.0, 12.0),
+        Run("pandas", 300, "memory", 120.0, 20.1, "stopped at 20 GB"),
+        Run("duckdb", 300, "skipped", detail="not run: timeout at K=30"),
+    ]
+    flights_at = {1: 336_776, 300: 101_032_800}
+    lines = table(runs, flights_at).splitlines()
+    assert lines[2].split()[:7] == ["1", "336,776", "spark", "40.0", "4.00", "10.00", "8.00"]
+    assert lines[4].split()[5:7] == ["0.50", "2.00"]
+    assert lines[5].split()[5:8] == ["-", "-", "ok"]  # no pandas to compare with at K=300
+    assert lines[6].endswith("memory: stopped at 20 GB")
+    assert lines[7].split()[3:5] == ["-", "-"]
+    chart(runs, flights_at, tmp_path / "bench.png")
+    assert (tmp_path / "bench.png").stat().st_size > 10_000
