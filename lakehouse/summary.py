@@ -27,14 +27,21 @@ def fingerprint_query(table: str) -> str:
     return f"select count(*) as row_count, sum(cast(xxhash64(*) as decimal(38, 0))) as checksum from {table}"
 
 
+def stored_tables(spark: SparkSession, schema: str) -> list[str]:
+    """The tables of a schema that hold data: not its views (the intermediate joins), nor temporary views."""
+    views = {row["viewName"] for row in spark.sql(f"show views in {schema}").collect()}
+    listed = spark.sql(f"show tables in {schema}").collect()
+    return sorted(
+        f"{schema}.{row['tableName']}" for row in listed if not row["isTemporary"] and row["tableName"] not in views
+    )
+
+
 def table_rows(spark: SparkSession, checksums: bool = False) -> list[tuple]:
     """(table, format, rows, Delta version, checksum or None) for every table of every layer."""
     existing = {row[0] for row in spark.sql("show schemas").collect()}
     rows = []
     for schema in [layer for layer in LAYERS if layer in existing]:
-        listed = spark.sql(f"show tables in {schema}").collect()
-        for table in sorted(row["tableName"] for row in listed if not row["isTemporary"]):
-            name = f"{schema}.{table}"
+        for name in stored_tables(spark, schema):
             detail = spark.sql(f"describe detail {name}").first()
             version = None
             if detail["format"] == "delta":

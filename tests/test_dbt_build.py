@@ -4,19 +4,14 @@ build, the data tests and unit tests green, and month-by-month incremental runs 
 import json
 from pathlib import Path
 
-from lakehouse.summary import LAYERS
+from lakehouse.summary import LAYERS, stored_tables
 
 SLICE_MONTHS = ["2013-01", "2013-02", "2013-03"]
 
 
 def relations(spark):
     existing = {row[0] for row in spark.sql("show schemas").collect()}
-    return [
-        f"{schema}.{row['tableName']}"
-        for schema in LAYERS
-        if schema in existing
-        for row in spark.sql(f"show tables in {schema}").collect()
-    ]
+    return [table for schema in LAYERS if schema in existing for table in stored_tables(spark, schema)]
 
 
 def through(month):

@@ -135,11 +135,13 @@ def test_weather_is_one_observation_per_hour_and_moves_with_the_flights(spark, c
 
 
 def test_staged_flight_keys_are_unique_and_keep_the_source_hour(spark, dbt, scaled):
-    """dbt's own staging SQL, compiled for the scaled schema and run here, so no staging table is replaced."""
+    """dbt's own staging SQL, compiled for K copies (`--vars '{copies: K}'`) and run here, so no table is built."""
     shared_day = spark.table(f"{SCALED}.flights").where("year = 2013 and month = 12 and day = 31")
     assert shared_day.select("_copy").distinct().count() == 2  # copy 0's 31 December and copy 1's 1 January
-    compiled = dbt("compile", "--select", "stg_nycflights__flights", "--vars", json.dumps({"raw_schema": SCALED}))
-    staged = spark.sql(compiled.result.results[0].node.compiled_code)
+    scaled_vars = json.dumps({"raw_schema": RAW_SCHEMA, "copies": COPIES})
+    compiled = dbt("compile", "--select", "stg_nycflights__flights", "--vars", scaled_vars).result.results[0].node
+    assert compiled.schema == f"staging_x{COPIES}"  # beside the year's staging, not in place of it
+    staged = spark.sql(compiled.compiled_code)
     summary = staged.selectExpr(
         "count(*) as staged",
         "count(distinct flight_id) as keys",

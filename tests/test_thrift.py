@@ -29,14 +29,13 @@ def query(env: dict[str, str], sql: str) -> list[tuple]:
 
 
 def delta_tables(env: dict[str, str]) -> list[str]:
+    """The tables that hold data: `show views` lists the views and temporary views, which do not."""
     schemas = {row[0] for row in query(env, "show schemas")}
-    return [
-        f"{schema}.{row[1]}"
-        for schema in LAYERS
-        if schema in schemas
-        for row in query(env, f"show tables in {schema}")
-        if not row[2]  # temporary views are not tables
-    ]
+    tables = []
+    for schema in [layer for layer in LAYERS if layer in schemas]:
+        views = {row[1] for row in query(env, f"show views in {schema}")}
+        tables += [f"{schema}.{row[1]}" for row in query(env, f"show tables in {schema}") if row[1] not in views]
+    return tables
 
 
 def history(env: dict[str, str], table: str) -> list[int]:

@@ -1,14 +1,15 @@
 {#-
     One row per flight that departed: what was known before its scheduled departure, and whether it left
     more than `delay_threshold_minutes` late. Incremental by month: a run merges the months from the latest
-    one already present (re-merged, in case it was partial) up to `features_through_month`.
+    one already present (re-merged, in case it was partial) up to `features_through_month`. Not partitioned
+    by month: the merge matches on flight_id and reads the whole table anyway, and 300 years of months would
+    be 3,600 folders of small files.
 -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='merge',
         unique_key='flight_id',
-        partition_by=['flight_month'],
         on_schema_change='fail',
     )
 }}
