@@ -254,9 +254,19 @@ def link_quarantine(spark: SparkSession, copies: int, raw_schema: str) -> None:
         )
 
 
-def export_parquet(spark: SparkSession, table: str, directory: Path) -> None:
+EXPORTED_MARKER = "_exported_from"
+
+
+def export_parquet(spark: SparkSession, table: str, directory: Path) -> bool:
     """The table as Parquet files in `directory` (replaced), timestamps as UTC microseconds: INT96, Spark's
-    default, is read as nanoseconds elsewhere (pandas, pyarrow), which overflow after the year 2262."""
+    default, is read as nanoseconds elsewhere (pandas, pyarrow), which overflow after the year 2262.
+
+    A marker file names the table and Delta version exported; when they are the same, the files are kept and
+    this returns False (a re-run at K=300 would otherwise rewrite 101M rows)."""
+    source = f"{table}@{delta_version(spark, table)}"
+    marker = directory / EXPORTED_MARKER
+    if marker.exists() and marker.read_text() == source:
+        return False
     setting = "spark.sql.parquet.outputTimestampType"
     previous = spark.conf.get(setting)
     spark.conf.set(setting, "TIMESTAMP_MICROS")
@@ -264,6 +274,8 @@ def export_parquet(spark: SparkSession, table: str, directory: Path) -> None:
         spark.table(table).write.mode("overwrite").parquet(str(directory))
     finally:
         spark.conf.set(setting, previous)
+    marker.write_text(source)
+    return True
 
 
 def scale(
@@ -283,8 +295,8 @@ def scale(
     if export_dir:
         for result in results:
             directory = export_dir / result.table.rpartition(".")[2]
-            export_parquet(spark, result.table, directory)
-            print(f"{result.table}: exported to {directory}", flush=True)
+            exported = export_parquet(spark, result.table, directory)
+            print(f"{result.table}: {'exported to' if exported else 'already exported to'} {directory}", flush=True)
     return results
 
 

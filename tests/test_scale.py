@@ -160,8 +160,10 @@ def test_export_writes_every_row_as_parquet_with_utc_microseconds(spark, scaled)
 
 
 def test_rerun_with_the_same_copies_and_seed_changes_nothing(spark, scaled):
-    before = scaled[0]
-    again = {result.table: result for result in scale(spark, COPIES, raw_schema=RAW_SCHEMA)}
+    before, export_dir = scaled
+    files = {path: path.stat().st_mtime_ns for path in export_dir.rglob("*.parquet")}
+    again = {result.table: result for result in scale(spark, COPIES, raw_schema=RAW_SCHEMA, export_dir=export_dir)}
+    assert {path: path.stat().st_mtime_ns for path in export_dir.rglob("*.parquet")} == files  # not exported again
     assert all(result.unchanged for result in again.values())
     assert {table: (r.rows, r.delta_version) for table, r in again.items()} == {
         table: (r.rows, r.delta_version) for table, r in before.items()
