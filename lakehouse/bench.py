@@ -14,7 +14,8 @@ Each run records its wall time and the peak resident memory of its whole process
 sampled every 0.1 s. A run is stopped when it passes --memory-limit-gb, or (pandas and DuckDB) --timeout, and a
 tool that failed or was stopped is not run at larger K. At K=1 each baseline's output is checked against the
 project's features (benchmarks/check_features.py), so the comparison is of the same work. Results, logs,
-outputs and a chart land in <LAKEHOUSE_HOME>/bench/: results.json, logs/, out/, bench.png.
+outputs and a chart land in <LAKEHOUSE_HOME>/bench/: results.json, logs/, out/, bench.png; the results of
+earlier runs at other Ks stay in the table and chart.
 """
 
 import argparse
@@ -259,12 +260,24 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     ensure_metastore_free()
     runs = benchmark(args.copies, args.tools, args.seed, args.timeout, args.memory_limit_gb * GB)
-    flights_at = {copies: flights(copies) for copies in args.copies}
+    flights_at, runs = with_earlier_results({copies: flights(copies) for copies in args.copies}, runs)
     results = bench_dir() / "results.json"
     results.write_text(json.dumps({"flights": flights_at, "runs": [asdict(run) for run in runs]}, indent=2) + "\n")
     print(table(runs, flights_at))
     chart(runs, flights_at, bench_dir() / "bench.png")
     print(f"results in {results}, chart in {bench_dir() / 'bench.png'}")
+
+
+def with_earlier_results(flights_at: dict[int, int], runs: list[Run]) -> tuple[dict[int, int], list[Run]]:
+    """This run's results plus the last run's at the Ks this one did not run (`make bench COPIES=300` after
+    `make bench`): a K's lines always come from one run, so its ratios compare tools measured side by side."""
+    results = bench_dir() / "results.json"
+    if not results.exists():
+        return flights_at, runs
+    earlier = json.loads(results.read_text())
+    kept = {int(copies): count for copies, count in earlier["flights"].items() if int(copies) not in flights_at}
+    kept_runs = [Run(**run) for run in earlier["runs"] if run["copies"] in kept]
+    return {**kept, **flights_at}, kept_runs + runs
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """The benchmark's measuring and reporting, on real child processes (the tools' runs themselves are what
 `lakehouse bench` measures; running them here would take minutes)."""
 
+import json
 import sys
+from dataclasses import asdict
 
-from lakehouse.bench import GB, Run, chart, measure, table
+from lakehouse.bench import GB, Run, chart, measure, table, with_earlier_results
 
 # A child that starts a grandchild holding about 300 MB, so only the whole tree's memory reaches it.
 GRANDCHILD_HOLDS_300_MB = """
@@ -61,3 +63,14 @@ def test_table_gives_ratios_to_pandas_at_the_same_k_and_chart_draws(tmp_path):
     assert lines[7].split()[3:5] == ["-", "-"]
     chart(runs, flights_at, tmp_path / "bench.png")
     assert (tmp_path / "bench.png").stat().st_size > 10_000
+
+
+def test_earlier_results_at_other_ks_are_kept_and_a_rerun_k_replaced(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path))
+    (tmp_path / "bench").mkdir()
+    earlier = {"flights": {"1": 336_776, "30": 10_103_280}, "runs": [asdict(Run("pandas", 1, "ok", 3.0, 0.5))]}
+    earlier["runs"].append(asdict(Run("pandas", 30, "ok", 75.0, 7.5)))
+    (tmp_path / "bench" / "results.json").write_text(json.dumps(earlier))
+    flights_at, runs = with_earlier_results({30: 10_103_280}, [Run("pandas", 30, "ok", 70.0, 7.4)])
+    assert flights_at == {1: 336_776, 30: 10_103_280}
+    assert [(run.copies, run.wall_seconds) for run in runs] == [(1, 3.0), (30, 70.0)]
