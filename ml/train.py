@@ -193,6 +193,7 @@ def track(model, metadata: dict, plot_paths: list[Path]) -> str:
         mlflow.log_params(
             {
                 **metadata["params"],
+                "features_table": metadata["features_table"],
                 "features_delta_version": metadata["features_delta_version"],
                 "threshold": metadata["threshold"],
                 **{f"{name}_months": json.dumps(months) for name, months in metadata["months"].items()},
