@@ -30,6 +30,7 @@ from pathlib import Path
 import psutil
 
 from lakehouse.errors import LakehouseError
+from lakehouse.features import features_table
 from lakehouse.paths import PROJECT_ROOT, state_home
 from lakehouse.spark import ensure_metastore_free
 
@@ -144,12 +145,12 @@ def prepare(copies: int, seed: int) -> None:
 def check(tool: str, copies: int) -> None:
     """A baseline's output against the project's features of the same K: the same work, or no comparison."""
     argv = [sys.executable, "-m", "benchmarks.check_features", str(output_path(tool, copies))]
-    argv += ["--features-table", f"features_x{copies}.flight_features"]
+    argv += ["--features-table", features_table(copies)]
     log = bench_dir() / "logs" / f"check_{tool}_x{copies}.log"
     checked = measure(argv, log, timeout=float("inf"), memory_limit=float("inf"))
     if checked.status != "ok":
         raise LakehouseError(f"{tool}'s output differs from the project's features at K={copies}: see {log}")
-    print(f"K={copies}: {tool} output matches features_x{copies}.flight_features", flush=True)
+    print(f"K={copies}: {tool} output matches {features_table(copies)}", flush=True)
 
 
 def run_tool(tool: str, copies: int, timeout: float, memory_limit: float) -> Run:

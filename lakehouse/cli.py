@@ -36,8 +36,13 @@ def main() -> None:
 
     from lakehouse import bench, ingest, jars, scale, servers, summary
 
-    commands = {"jars": jars.main, "ingest": ingest.main, "summary": summary.main, "scale": scale.main}
-    commands["bench"] = bench.main
+    commands = {
+        "jars": jars.main,
+        "ingest": ingest.main,
+        "summary": summary.main,
+        "scale": scale.main,
+        "bench": bench.main,
+    }
     commands.update({server: partial(servers.main, server) for server in servers.SERVERS})
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(f"usage: lakehouse {{{','.join(commands)}}} [options]", file=sys.stderr)

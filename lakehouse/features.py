@@ -6,6 +6,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.errors import LakehouseError, TableMissingError
 from lakehouse.project import layer_schema
+from lakehouse.spark import delta_version
 
 
 def features_table(copies: int | None = None) -> str:
@@ -46,18 +47,16 @@ SPLIT_MONTH = "split_month"
 ZERO_WITHOUT_HISTORY = ["origin_prior_mean_delay_minutes", "origin_prior_delayed_share", "route_prior_delay_rate"]
 
 
-def current_version(spark: SparkSession, table: str = FEATURES_TABLE) -> int:
-    return spark.sql(f"describe history {table} limit 1").first()["version"]
-
-
 def read_features(
-    spark: SparkSession, as_of_version: int | None = None, table: str = FEATURES_TABLE
+    spark: SparkSession, as_of_version: int | None = None, copies: int | None = None
 ) -> tuple[DataFrame, int]:
-    """flight_features at a Delta version (default: the current one), and that version."""
+    """flight_features (of the year, or of K copies) at a Delta version (default: the current one), and that
+    version."""
+    table = features_table(copies)
     if not spark.catalog.tableExists(table):
-        build = "dbt build" if table == FEATURES_TABLE else "dbt build --vars '{copies: K}'"
+        build = f"dbt build --vars '{{copies: {copies}}}'" if copies else "dbt build"
         raise TableMissingError(f"{table} does not exist: run `{build}` first")
-    latest = current_version(spark, table)
+    latest = delta_version(spark, table)
     version = latest if as_of_version is None else as_of_version
     if not 0 <= version <= latest:
         raise LakehouseError(f"{table} has versions 0 to {latest}: pick one of those for --as-of-version")

@@ -22,7 +22,7 @@ from lakehouse import dataset
 from lakehouse.bronze_schemas import BRONZE_TABLES
 from lakehouse.errors import InputMissingError, InputUnreadableError
 from lakehouse.project import project_var
-from lakehouse.spark import get_spark
+from lakehouse.spark import delta_version, get_spark
 
 CORRUPT_RECORD = "_corrupt_record"
 REJECTION_REASON = "_rejection_reason"
@@ -154,7 +154,7 @@ def load_table(spark: SparkSession, table: str, path: Path, batch_id: str, raw_s
         .option("replaceWhere", f"source_table = '{table}' and {same_source}")
         .saveAsTable(f"{raw_schema}.{QUARANTINE_TABLE}")
     )
-    version = spark.sql(f"describe history {raw_schema}.{table} limit 1").first()["version"]
+    version = delta_version(spark, f"{raw_schema}.{table}")
     return LoadResult(table, f"{raw_schema}.{table}", source_file, good, bad, version)
 
 

@@ -48,7 +48,7 @@ from lakehouse.bronze_schemas import BRONZE_TABLES
 from lakehouse.errors import InputUnreadableError, LakehouseError, TableMissingError
 from lakehouse.ingest import PARTITION_COLUMNS, QUARANTINE_TABLE
 from lakehouse.project import layer_schema, project_var
-from lakehouse.spark import get_spark
+from lakehouse.spark import delta_version, get_spark
 
 COPY_SHIFT_DAYS = 52 * 7
 FLIGHT_NUMBER_STRIDE = 10_000
@@ -83,10 +83,6 @@ class ScaleResult:
 def scaled_schema(copies: int, raw_schema: str | None = None) -> str:
     """Where K copies of the bronze schema live, the source schema of `dbt build --vars '{copies: K}'`."""
     return layer_schema(raw_schema or project_var("raw_schema"), copies)
-
-
-def delta_version(spark: SparkSession, table: str) -> int:
-    return spark.sql(f"describe history {table} limit 1").first()["version"]
 
 
 def recorded_recipe(spark: SparkSession, table: str) -> Recipe | None:

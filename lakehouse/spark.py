@@ -127,3 +127,8 @@ def get_spark(app_name: str = "lakehouse", target: str | None = None) -> SparkSe
     for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.appName(app_name).getOrCreate()
+
+
+def delta_version(spark: SparkSession, table: str) -> int:
+    """The table's current Delta version: the newest entry of its history."""
+    return spark.sql(f"describe history {table} limit 1").first()["version"]

@@ -11,7 +11,7 @@ from pyspark.sql import SparkSession
 
 from lakehouse import model_store
 from lakehouse.paths import PROJECT_ROOT
-from lakehouse.spark import get_spark
+from lakehouse.spark import delta_version, get_spark
 
 
 def dbt_target_dir() -> Path:
@@ -45,7 +45,7 @@ def table_rows(spark: SparkSession, checksums: bool = False) -> list[tuple]:
             detail = spark.sql(f"describe detail {name}").first()
             version = None
             if detail["format"] == "delta":
-                version = spark.sql(f"describe history {name} limit 1").first()["version"]
+                version = delta_version(spark, name)
             if checksums:
                 count, checksum = spark.sql(fingerprint_query(name)).first()
             else:

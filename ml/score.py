@@ -17,7 +17,7 @@ from lakehouse import evaluation, model_store
 from lakehouse.cli import run
 from lakehouse.errors import LakehouseError
 from lakehouse.features import KEY, in_months, model_input, parse_months, read_features
-from lakehouse.spark import get_spark
+from lakehouse.spark import delta_version, get_spark
 
 PREDICTIONS_TABLE = "ml.predictions"
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         .whenNotMatchedInsertAll()
         .execute()
     )
-    version = spark.sql(f"describe history {PREDICTIONS_TABLE} limit 1").first()["version"]
+    version = delta_version(spark, PREDICTIONS_TABLE)
     table_rows = spark.table(PREDICTIONS_TABLE).count()
     print(
         f"scored {flight_count:,} flights of months {months} with model {metadata['model_version']}"

@@ -63,9 +63,7 @@ def check_split(split: dict, months: dict, table: str) -> None:
     for name, rows in split.items():
         classes = {row["label"] for row in rows.select("label").distinct().collect()}
         if not classes:
-            raise LakehouseError(
-                f"no {table} rows in the {name} months {months[name]}: pick months with flights"
-            )
+            raise LakehouseError(f"no {table} rows in the {name} months {months[name]}: pick months with flights")
         if len(classes) < 2:
             raise LakehouseError(
                 f"the {name} months {months[name]} hold only {'delayed' if 1.0 in classes else 'on-time'} flights:"
@@ -101,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     spark = get_spark("ml-train")
     table = features_table(args.copies)
-    features, features_version = read_features(spark, args.as_of_version, table)
+    features, features_version = read_features(spark, args.as_of_version, args.copies)
     rows = model_input(features).cache()
     split = {name: in_months(rows, month_list) for name, month_list in months.items()}
     check_split(split, months, table)
