@@ -136,7 +136,7 @@ def test_the_summary_reports_tables_tests_model_and_where_to_look(trained, dbt, 
     assert re.search(r"dbt \w+: .*success \d+", report), report  # the last dbt command's own results
     gbt_auc = trained["test_metrics"]["GBT (tuned)"]["roc_auc"]
     # The newest model: the one trained here, or its retrained twin from the time-travel test (same metrics).
-    assert re.search(r"model v\d+ \(test months \[3\]\), ROC AUC: ", report), report
+    assert re.search(r"model v\d+ on features.flight_features \(test months \[3\]\), ROC AUC: ", report), report
     assert f"GBT (tuned) {gbt_auc:.4f}" in report
     assert "base rate 0.5000" in report and "mlflow ui --backend-store-uri sqlite:///" in report
 
