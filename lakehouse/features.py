@@ -1,6 +1,8 @@
 """Reading features.flight_features (or its twin on K copies of the year, features_x<K>) for ml/: by table
 name, optionally at a Delta version, prepared the same way for training and scoring."""
 
+import math
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -45,6 +47,8 @@ SPLIT_MONTH = "split_month"
 # Rates over an empty history are null; with the history's count beside them (0), 0 says the same and keeps
 # the column usable when a training window has no history at all (a route's first month, January).
 ZERO_WITHOUT_HISTORY = ["origin_prior_mean_delay_minutes", "origin_prior_delayed_share", "route_prior_delay_rate"]
+# Rows per training partition: the year is 2 partitions, 30 copies of it 41.
+ROWS_PER_TRAINING_PARTITION = 250_000
 
 
 def read_features(
@@ -89,3 +93,11 @@ def model_input(features: DataFrame) -> DataFrame:
         ],
         F.col(LABEL).cast("double").alias("label"),
     )
+
+
+def in_fixed_layout(rows: DataFrame) -> DataFrame:
+    """The same rows in the same partitions and order however the table's files happen to lie. MLlib samples
+    partition by partition (the GBT's candidate splits, the Imputer's medians), so without this a rebuilt table
+    with identical rows trains a different model from the same seed."""
+    partitions = max(1, math.ceil(rows.count() / ROWS_PER_TRAINING_PARTITION))
+    return rows.repartition(partitions, KEY).sortWithinPartitions(KEY)

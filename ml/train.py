@@ -30,6 +30,7 @@ from lakehouse.features import (
     CATEGORICAL,
     NUMERIC,
     features_table,
+    in_fixed_layout,
     in_months,
     model_input,
     parse_months,
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
     spark = get_spark("ml-train")
     table = features_table(args.copies)
     features, features_version = read_features(spark, args.as_of_version, args.copies)
-    rows = model_input(features).cache()
+    rows = in_fixed_layout(model_input(features)).cache()
     split = {name: in_months(rows, month_list) for name, month_list in months.items()}
     check_split(split, months, table)
     train, validation, test = split["train"], split["validation"], split["test"]

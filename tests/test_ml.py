@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from lakehouse import model_store
 from lakehouse.errors import LakehouseError, ModelMissingError
-from lakehouse.features import in_months, model_input, read_features
+from lakehouse.features import in_fixed_layout, in_months, model_input, read_features
 from lakehouse.tracking import EXPERIMENT, use_project_store
 from tests.conftest import PROJECT_ROOT
 
@@ -95,6 +95,20 @@ def test_a_reloaded_model_predicts_exactly_the_same(spark, built, tmp_path):
     joined = fitted.join(again, "flight_id")
     assert joined.count() == march.count()
     assert joined.where(F.col("probability") != F.col("reloaded")).count() == 0
+
+
+def test_the_same_rows_train_the_same_model_however_the_table_lies(spark, built):
+    rows = model_input(read_features(spark)[0])
+    layouts = [rows.orderBy(F.rand(seed=1)).repartition(5), rows.orderBy("flight_id").coalesce(1)]
+    probabilities = []
+    for layout in layouts:
+        model = train.build_pipeline(GBTClassifier(maxIter=5, maxDepth=3, seed=1)).fit(
+            in_months(in_fixed_layout(layout), [1])
+        )
+        probabilities.append(model.transform(in_months(rows, [3])).select("flight_id", "probability"))
+    joined = probabilities[0].join(probabilities[1].withColumnRenamed("probability", "other"), "flight_id")
+    assert joined.count() == in_months(rows, [3]).count()
+    assert joined.where(F.col("probability") != F.col("other")).count() == 0
 
 
 def test_scoring_twice_replaces_instead_of_duplicating(spark, trained):
