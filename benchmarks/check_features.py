@@ -2,10 +2,11 @@
 
     python -m benchmarks.check_features OUTPUT.parquet [--features-table features.flight_features]
 
-Compares the columns the baselines produce (benchmarks/contract.py) with `features.flight_features`, built by
-`dbt build` on the same bronze rows the baseline's input files were exported from (K=1: `raw` and `raw_x1`
-hold the same rows). Every column must be equal (nulls equal nulls), the means to within 1e-9. Runs in Spark,
-joined on flight_id, so it works at any K. Exits 1, naming the columns and showing a few rows, on a mismatch.
+Compares the columns the baselines produce (benchmarks/contract.py), or every column when the output has them
+all (spark-sql's), with `features.flight_features`, built by `dbt build` on the same bronze rows the baseline's
+input files were exported from (K=1: `raw` and `raw_x1` hold the same rows). Every column must be equal (nulls
+equal nulls), the means to within 1e-9. Runs in Spark, joined on flight_id, so it works at any K. Exits 1,
+naming the columns and showing a few rows, on a mismatch.
 """
 
 import argparse
@@ -51,8 +52,10 @@ def differs(column: str) -> Column:
     return ~project.eqNullSafe(baseline)
 
 
-def compare(project: DataFrame, baseline: DataFrame) -> tuple[Comparison, DataFrame | None]:
-    """The comparison, and the differing rows side by side (None when there are none)."""
+def compare(
+    project: DataFrame, baseline: DataFrame, columns: list[str] = COLUMNS
+) -> tuple[Comparison, DataFrame | None]:
+    """The comparison of these columns, and the differing rows side by side (None when there are none)."""
     present = F.lit(True).alias("_present")
     joined = (
         project.select("*", present)
@@ -61,7 +64,7 @@ def compare(project: DataFrame, baseline: DataFrame) -> tuple[Comparison, DataFr
     )
     in_project, in_baseline = F.col("project._present").isNotNull(), F.col("baseline._present").isNotNull()
     both = in_project & in_baseline
-    values = [column for column in COLUMNS if column != KEY]
+    values = [column for column in columns if column != KEY]
     counts = joined.agg(
         F.count_if(in_project & ~in_baseline).alias("only_in_project"),
         F.count_if(in_baseline & ~in_project).alias("only_in_baseline"),
@@ -84,9 +87,9 @@ def compare(project: DataFrame, baseline: DataFrame) -> tuple[Comparison, DataFr
 
 
 def check(spark: SparkSession, output: Path, features_table: str = FEATURES_TABLE) -> Comparison:
-    project = spark.table(features_table).select(*COLUMNS)
-    baseline = spark.read.parquet(str(output)).select(*COLUMNS)
-    comparison, sample = compare(project, baseline)
+    project, baseline = spark.table(features_table), spark.read.parquet(str(output))
+    columns = project.columns if set(project.columns) <= set(baseline.columns) else COLUMNS
+    comparison, sample = compare(project.select(*columns), baseline.select(*columns), columns)
     print(
         f"{features_table}: {comparison.project_rows:,} rows; {output}: {comparison.baseline_rows:,} rows,"
         f" {comparison.baseline_keys:,} distinct {KEY}; only in the project {comparison.only_in_project:,},"

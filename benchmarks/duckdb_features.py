@@ -58,8 +58,17 @@ create macro hhmm_to_timestamp(date_value, hhmm) as (
     end
 );
 
+create macro md5_bigint(text) as (
+    -- the first 64 bits of the md5, as a signed integer (two's complement), as Spark's conv(..., 16, -10) reads them
+    case
+        when ('0x' || substr(md5(text), 1, 16))::ubigint >= 9223372036854775808
+            then (('0x' || substr(md5(text), 1, 16))::ubigint - 9223372036854775808)::bigint - 9223372036854775807 - 1
+        else ('0x' || substr(md5(text), 1, 16))::ubigint::bigint
+    end
+);
+
 create macro surrogate_key(a, b, c, d) as (
-    md5(concat_ws('|',
+    md5_bigint(concat_ws('|',
         coalesce(cast(a as varchar), '<null>'), coalesce(cast(b as varchar), '<null>'),
         coalesce(cast(c as varchar), '<null>'), coalesce(cast(d as varchar), '<null>')))
 );

@@ -130,14 +130,16 @@ def hhmm_to_instant(date: pd.Series, hhmm: pd.Series) -> pd.Series:
 
 
 def surrogate_key(*parts: pd.Series) -> pd.Series:
-    """macros/surrogate_key.sql: md5 of the parts as strings, '<null>' for null, joined by '|'. pandas has no
-    vectorised md5: Python hashes each row, a chunk at a time, so that its string objects stay few."""
+    """macros/surrogate_key.sql: the first 64 bits of the md5 of the parts as strings ('<null>' for null, joined
+    by '|'), as a signed integer. pandas has no vectorised md5: Python hashes each row, a chunk at a time, so
+    that its string objects stay few."""
     texts = [part.astype(STRING).fillna("<null>") for part in parts]
-    chunks = [pd.Series([], dtype=STRING)]
+    chunks = [np.array([], dtype=np.int64)]
     for start in range(0, len(texts[0]), KEY_CHUNK_ROWS):
         rows = zip(*[text.iloc[start : start + KEY_CHUNK_ROWS].to_numpy(dtype=object) for text in texts], strict=True)
-        chunks.append(pd.Series([hashlib.md5("|".join(row).encode()).hexdigest() for row in rows], dtype=STRING))
-    return pd.concat(chunks, ignore_index=True).set_axis(parts[0].index)
+        digests = [int.from_bytes(hashlib.md5("|".join(row).encode()).digest()[:8], "big") for row in rows]
+        chunks.append(np.array(digests, dtype=np.uint64).view(np.int64))
+    return pd.Series(np.concatenate(chunks), index=parts[0].index, dtype=pd.Int64Dtype())
 
 
 def keep_latest_load(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:

@@ -1,17 +1,22 @@
-"""The benchmark: staging and features at K copies of the year, by this project and by pandas and DuckDB.
+"""The benchmark: staging and features at K copies of the year, by this project, by the same SQL in a bare
+Spark session, and by pandas and DuckDB.
 
-    lakehouse bench [--copies 1 10 30] [--tools spark pandas duckdb] [--timeout 900] [--memory-limit-gb 20]
+    lakehouse bench [--copies 1 10 30] [--tools dbt spark-sql pandas duckdb] [--timeout 900] [--memory-limit-gb 20]
 
-For each K, smallest first: `lakehouse scale --copies K --export-dir` prepares the input (not timed; done once
-per K and seed, see lakehouse/scale.py), then each tool does the same work in its own process, one at a time:
+For each K, smallest first: `lakehouse scale --copies K --export-dir` prepares the input, and `dbt compile`
+renders the models' SQL for spark-sql (neither is timed; see lakehouse/scale.py), then each tool does the same
+work in its own process, one at a time:
 
-- spark:  `dbt run --select +flight_features --full-refresh --vars '{copies: K}'`, the project's own models,
-          from the scaled bronze Delta tables to features_x<K>.flight_features (Delta);
-- pandas: `python -m benchmarks.pandas_features`, from the Parquet export of those tables to a Parquet file;
-- duckdb: `python -m benchmarks.duckdb_features`, likewise.
+- dbt:       `dbt run --select +flight_features --full-refresh --vars '{copies: K}'`, the project's own models,
+             from the scaled bronze Delta tables to features_x<K>.flight_features (Delta);
+- spark-sql: `python -m benchmarks.spark_sql_features`, the same compiled SQL as temporary views in one bare
+             Spark session, from the Parquet export of those tables to one Parquet file: the engine's own speed,
+             so dbt ÷ spark-sql is what the project adds;
+- pandas:    `python -m benchmarks.pandas_features`, from the Parquet export to a Parquet file;
+- duckdb:    `python -m benchmarks.duckdb_features`, likewise.
 
-Each run records its wall time and the peak resident memory of its whole process tree (dbt's JVM included),
-sampled every 0.1 s. A run is stopped when it passes --memory-limit-gb, or (pandas and DuckDB) --timeout, and a
+Each run records its wall time and the peak resident memory of its whole process tree (JVMs included),
+sampled every 0.1 s. A run is stopped when it passes --memory-limit-gb, or (the baselines) --timeout, and a
 tool that failed or was stopped is not run at larger K. At K=1 each baseline's output is checked against the
 project's features (benchmarks/check_features.py), so the comparison is of the same work. Results, logs,
 outputs and a chart land in <LAKEHOUSE_HOME>/bench/: results.json, logs/, out/, bench.png; the results of
@@ -34,8 +39,12 @@ from lakehouse.features import features_table
 from lakehouse.paths import PROJECT_ROOT, state_home
 from lakehouse.spark import ensure_metastore_free
 
-TOOLS = ("spark", "pandas", "duckdb")
+PROJECT = "dbt"
+ENGINE = "spark-sql"
+TOOLS = (PROJECT, ENGINE, "pandas", "duckdb")
 BASELINE = "pandas"
+# What earlier results.json files called a tool.
+FORMER_NAMES = {"spark": PROJECT}
 SAMPLE_SECONDS = 0.1
 GB = 1e9
 
@@ -62,12 +71,25 @@ def output_path(tool: str, copies: int) -> Path:
     return bench_dir() / "out" / f"{tool}_x{copies}.parquet"
 
 
+def compiled_dir(copies: int) -> Path:
+    return bench_dir() / "compiled" / f"x{copies}"
+
+
+def dbt_command(verb: str, copies: int) -> list[str]:
+    """dbt on flight_features and everything upstream of it, from scratch, on K copies."""
+    dbt = Path(sys.executable).with_name("dbt")
+    selection = ["--select", "+flight_features", "--full-refresh"]
+    return [str(dbt), verb, *selection, "--vars", json.dumps({"copies": copies})]
+
+
 def command(tool: str, copies: int) -> list[str]:
-    if tool == "spark":
-        dbt = Path(sys.executable).with_name("dbt")
-        selection = ["--select", "+flight_features", "--full-refresh"]
-        return [str(dbt), "run", *selection, "--vars", json.dumps({"copies": copies})]
-    return [sys.executable, "-m", f"benchmarks.{tool}_features", str(input_dir(copies)), str(output_path(tool, copies))]
+    if tool == PROJECT:
+        return dbt_command("run", copies)
+    module = f"benchmarks.{tool.replace('-', '_')}_features"
+    argv = [sys.executable, "-m", module, str(input_dir(copies)), str(output_path(tool, copies))]
+    if tool == ENGINE:
+        argv += ["--manifest", str(compiled_dir(copies) / "manifest.json")]
+    return argv
 
 
 def tree_rss(process: psutil.Process) -> int:
@@ -130,16 +152,24 @@ def failure_detail(status: str, log: Path, timeout: float, memory_limit: float) 
     return ""
 
 
-def prepare(copies: int, seed: int) -> None:
-    """The scaled bronze tables and their Parquet export (a re-run with the same K and seed is quick)."""
+def prepare(copies: int, seed: int, tools: list[str]) -> None:
+    """The scaled bronze tables and their Parquet export (a re-run with the same K and seed is quick), and for
+    spark-sql the models' SQL as dbt compiles it."""
     print(f"K={copies}: preparing the input (lakehouse scale --copies {copies})", flush=True)
     argv = [sys.executable, "-m", "lakehouse.scale", "--copies", str(copies), "--seed", str(seed)]
     argv += ["--export-dir", str(input_dir(copies))]
-    log = bench_dir() / "logs" / f"scale_x{copies}.log"
-    prepared = measure(argv, log, timeout=float("inf"), memory_limit=float("inf"))
-    if prepared.status != "ok":
-        raise LakehouseError(f"lakehouse scale --copies {copies} failed: {prepared.detail} (log: {log})")
-    print(f"K={copies}: input ready in {prepared.wall_seconds:.0f} s", flush=True)
+    untimed(argv, f"scale_x{copies}", f"lakehouse scale --copies {copies}")
+    if ENGINE in tools:
+        argv = [*dbt_command("compile", copies), "--target-path", str(compiled_dir(copies))]
+        untimed(argv, f"compile_x{copies}", f"dbt compile --vars '{{copies: {copies}}}'")
+    print(f"K={copies}: input ready", flush=True)
+
+
+def untimed(argv: list[str], name: str, what: str) -> None:
+    log = bench_dir() / "logs" / f"{name}.log"
+    done = measure(argv, log, timeout=float("inf"), memory_limit=float("inf"))
+    if done.status != "ok":
+        raise LakehouseError(f"{what} failed: {done.detail} (log: {log})")
 
 
 def check(tool: str, copies: int) -> None:
@@ -157,9 +187,9 @@ def run_tool(tool: str, copies: int, timeout: float, memory_limit: float) -> Run
     output_path(tool, copies).parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DBT_TARGET_PATH": str(bench_dir() / "dbt-target")}
     log = bench_dir() / "logs" / f"{tool}_x{copies}.log"
-    run = measure(command(tool, copies), log, float("inf") if tool == "spark" else timeout, memory_limit, env)
+    run = measure(command(tool, copies), log, float("inf") if tool == PROJECT else timeout, memory_limit, env)
     run.tool, run.copies = tool, copies
-    print(f"K={copies}: {tool:<6} {run.status:<7} {run.wall_seconds:>8.1f} s {run.peak_gb:>6.2f} GB {run.detail}")
+    print(f"K={copies}: {tool:<9} {run.status:<7} {run.wall_seconds:>8.1f} s {run.peak_gb:>6.2f} GB {run.detail}")
     return run
 
 
@@ -167,7 +197,7 @@ def benchmark(copies_list: list[int], tools: list[str], seed: int, timeout: floa
     runs: list[Run] = []
     stopped: dict[str, int] = {}
     for copies in sorted(copies_list):
-        prepare(copies, seed)
+        prepare(copies, seed, tools)
         for tool in tools:
             if tool in stopped:
                 detail = f"not run: {runs_status(runs, tool)} at K={stopped[tool]}"
@@ -177,9 +207,9 @@ def benchmark(copies_list: list[int], tools: list[str], seed: int, timeout: floa
             runs.append(run)
             if run.status != "ok":
                 stopped[tool] = copies
-        if copies == 1 and "spark" in tools:
+        if copies == 1 and PROJECT in tools:
             for tool in tools:
-                if tool != "spark" and runs_status(runs, tool) == "ok":
+                if tool != PROJECT and runs_status(runs, tool) == "ok":
                     check(tool, copies)
     return runs
 
@@ -200,21 +230,27 @@ def ratio(value: float | None, baseline: float | None) -> str:
 
 
 def table(runs: list[Run], flights_at: dict[int, int]) -> str:
-    """One line per tool and K; wall time and peak memory as multiples of pandas' at the same K."""
-    header = f"{'K':>4} {'flights':>12}  {'tool':<7}{'wall s':>9}{'peak GB':>9}{'wall/pd':>9}{'mem/pd':>8}  status"
+    """One line per tool and K; wall time as a multiple of spark-sql's (for dbt: the project's overhead over
+    the engine) and of pandas', peak memory as a multiple of pandas', all at the same K."""
+    header = (
+        f"{'K':>4} {'flights':>12}  {'tool':<10}{'wall s':>9}{'peak GB':>9}"
+        f"{'wall/sql':>9}{'wall/pd':>9}{'mem/pd':>8}  status"
+    )
     lines = [header, "-" * len(header)]
     for copies in sorted({run.copies for run in runs}):
         at_k = [run for run in runs if run.copies == copies]
+        engine = next((run for run in at_k if run.tool == ENGINE and run.status == "ok"), None)
         baseline = next((run for run in at_k if run.tool == BASELINE and run.status == "ok"), None)
         for run in at_k:
             wall = f"{run.wall_seconds:.1f}" if run.wall_seconds is not None else "-"
             peak = f"{run.peak_gb:.2f}" if run.peak_gb is not None else "-"
             ok = run.status == "ok"
+            engine_ratio = ratio(run.wall_seconds, engine and engine.wall_seconds) if ok else "-"
             wall_ratio = ratio(run.wall_seconds, baseline and baseline.wall_seconds) if ok else "-"
             memory_ratio = ratio(run.peak_gb, baseline and baseline.peak_gb) if ok else "-"
             status = run.status + (f": {run.detail}" if run.detail else "")
-            measured = f"{wall:>9}{peak:>9}{wall_ratio:>9}{memory_ratio:>8}"
-            lines.append(f"{copies:>4} {flights_at[copies]:>12,}  {run.tool:<7}{measured}  {status}")
+            measured = f"{wall:>9}{peak:>9}{engine_ratio:>9}{wall_ratio:>9}{memory_ratio:>8}"
+            lines.append(f"{copies:>4} {flights_at[copies]:>12,}  {run.tool:<10}{measured}  {status}")
     return "\n".join(lines)
 
 
@@ -243,7 +279,7 @@ def chart(runs: list[Run], flights_at: dict[int, int], path: Path) -> None:
         axis.set(xscale="log", yscale="log", xlabel="flights (millions)", ylabel=label)
         axis.grid(True, which="both", alpha=0.3)
     axes[0].legend(title="x = stopped or failed")
-    figure.suptitle("staging + features: dbt-on-Spark vs pandas vs DuckDB (one machine)")
+    figure.suptitle("staging + features: dbt-on-Spark vs the same SQL in bare Spark vs pandas vs DuckDB (one machine)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -277,7 +313,11 @@ def with_earlier_results(flights_at: dict[int, int], runs: list[Run]) -> tuple[d
         return flights_at, runs
     earlier = json.loads(results.read_text())
     kept = {int(copies): count for copies, count in earlier["flights"].items() if int(copies) not in flights_at}
-    kept_runs = [Run(**run) for run in earlier["runs"] if run["copies"] in kept]
+    kept_runs = [
+        Run(**{**run, "tool": FORMER_NAMES.get(run["tool"], run["tool"])})
+        for run in earlier["runs"]
+        if run["copies"] in kept
+    ]
     return {**kept, **flights_at}, kept_runs + runs
 
 

@@ -48,3 +48,9 @@ WEATHER = _fields(
 )
 
 BRONZE_TABLES = {"flights": FLIGHTS, "weather": WEATHER}
+# What makes a row one flight or one observation: a second row with the same key is a second load of it, which
+# staging removes. The flights' is the source's own key, before staging turns date and clock into an instant.
+NATURAL_KEYS = {
+    "flights": ["carrier", "flight", "origin", "year", "month", "day", "sched_dep_time"],
+    "weather": ["origin", "time_hour"],
+}

@@ -68,5 +68,5 @@ def format_table(rows: dict[str, dict[str, float]], threshold: float) -> str:
     lines = [f"{'model':<28}" + "".join(f"{name:>10}" for name in columns)]
     for name, values in rows.items():
         lines.append(f"{name:<28}" + "".join(f"{values[column]:>10.4f}" for column in columns))
-    lines.append(f"(precision and recall at p >= {threshold:.2f}, the best-F1 threshold on the validation months)")
+    lines.append(f"(precision and recall at p >= {threshold:.2f}, the best-F1 threshold on the validation period)")
     return "\n".join(lines)

@@ -2,6 +2,8 @@
 name, optionally at a Delta version, prepared the same way for training and scoring."""
 
 import math
+from dataclasses import asdict, dataclass
+from datetime import date
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -43,7 +45,7 @@ NUMERIC = [
     "route_prior_departed_count",
     "route_prior_delay_rate",
 ]
-SPLIT_MONTH = "split_month"
+SPLIT_DATE = "split_date"
 # Rates over an empty history are null; with the history's count beside them (0), 0 says the same and keeps
 # the column usable when a training window has no history at all (a route's first month, January).
 ZERO_WITHOUT_HISTORY = ["origin_prior_mean_delay_minutes", "origin_prior_delayed_share", "route_prior_delay_rate"]
@@ -52,11 +54,11 @@ ROWS_PER_TRAINING_PARTITION = 250_000
 
 
 def read_features(
-    spark: SparkSession, as_of_version: int | None = None, copies: int | None = None
+    spark: SparkSession, as_of_version: int | None = None, copies: int | None = None, table: str | None = None
 ) -> tuple[DataFrame, int]:
-    """flight_features (of the year, or of K copies) at a Delta version (default: the current one), and that
-    version."""
-    table = features_table(copies)
+    """flight_features (of the year, of K copies, or the table named) at a Delta version (default: the current
+    one), and that version."""
+    table = table or features_table(copies)
     if not spark.catalog.tableExists(table):
         build = f"dbt build --vars '{{copies: {copies}}}'" if copies else "dbt build"
         raise TableMissingError(f"{table} does not exist: run `{build}` first")
@@ -67,23 +69,69 @@ def read_features(
     return spark.read.option("versionAsOf", version).table(table), version
 
 
-def parse_months(text: str) -> list[int]:
-    """'1-9' -> [1, ..., 9]; '10' -> [10]."""
-    first, _, last = text.partition("-")
-    return list(range(int(first), int(last or first) + 1))
+@dataclass(frozen=True)
+class Split:
+    """A split in time, never by chance: train on flights before `validation_from`, tune on those from it up to
+    `test_from`, test on those from `test_from` up to `end` (exclusive). Dates are flight dates (New York)."""
+
+    validation_from: date
+    test_from: date
+    end: date
+
+    @classmethod
+    def of_timeline(cls, last_date: date, test_months: int = 2, validation_months: int = 1) -> "Split":
+        """Test on the last `test_months` calendar months of the timeline, validate on the months before; train
+        on everything earlier. On the year: train January-September, validate October, test November-December;
+        on K copies the same at the end of the last copy (calendar months, not month numbers, which repeat)."""
+        test_from = month_start(last_date, -(test_months - 1))
+        return cls(month_start(test_from, -validation_months), test_from, date.fromordinal(last_date.toordinal() + 1))
+
+    def periods(self) -> dict[str, tuple[date | None, date]]:
+        """Each part's [from, to) (train has no start)."""
+        return {
+            "train": (None, self.validation_from),
+            "validation": (self.validation_from, self.test_from),
+            "test": (self.test_from, self.end),
+        }
+
+    def describe(self, name: str) -> str:
+        start, end = self.periods()[name]
+        return f"{'the start' if start is None else start.isoformat()} to {end.isoformat()} (exclusive)"
+
+    def as_metadata(self) -> dict[str, str]:
+        return {name: value.isoformat() for name, value in asdict(self).items()}
+
+    @classmethod
+    def from_metadata(cls, recorded: dict[str, str]) -> "Split":
+        return cls(**{name: date.fromisoformat(value) for name, value in recorded.items()})
 
 
-def in_months(rows: DataFrame, months: list[int]) -> DataFrame:
-    """The rows of model_input() whose flight falls in one of these calendar months."""
-    return rows.where(F.col(SPLIT_MONTH).isin(months))
+def month_start(day: date, months: int = 0) -> date:
+    """The first day of the month `months` months after (negative: before) the month of `day`."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def last_flight_date(features: DataFrame) -> date:
+    return features.agg(F.max("flight_date")).first()[0]
+
+
+def in_period(rows: DataFrame, start: date | None, end: date) -> DataFrame:
+    """The rows of model_input() whose flight date lies in [start, end)."""
+    within = F.col(SPLIT_DATE) < F.lit(end)
+    return rows.where(within if start is None else within & (F.col(SPLIT_DATE) >= F.lit(start)))
+
+
+def split_rows(rows: DataFrame, split: Split) -> dict[str, DataFrame]:
+    return {name: in_period(rows, start, end) for name, (start, end) in split.periods().items()}
 
 
 def model_input(features: DataFrame) -> DataFrame:
     """The columns the pipeline reads: categoricals with an explicit 'unknown', numerics as double (suffixed
-    `_value`: the pipeline's Imputer writes the clean names), a 0/1 label, and the month the split uses."""
+    `_value`: the pipeline's Imputer writes the clean names), a 0/1 label, and the date the split uses."""
     return features.select(
         KEY,
-        F.col("month_of_year").alias(SPLIT_MONTH),
+        F.col("flight_date").alias(SPLIT_DATE),
         *[F.coalesce(F.col(name), F.lit("unknown")).alias(name) for name in CATEGORICAL],
         *[
             (F.coalesce(F.col(name), F.lit(0)) if name in ZERO_WITHOUT_HISTORY else F.col(name))

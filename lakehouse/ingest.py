@@ -18,7 +18,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from lakehouse import dataset
+from lakehouse import dataset, duplicate_free
 from lakehouse.bronze_schemas import BRONZE_TABLES
 from lakehouse.errors import InputMissingError, InputUnreadableError
 from lakehouse.project import project_var
@@ -154,8 +154,11 @@ def load_table(spark: SparkSession, table: str, path: Path, batch_id: str, raw_s
         .option("replaceWhere", f"source_table = '{table}' and {same_source}")
         .saveAsTable(f"{raw_schema}.{QUARANTINE_TABLE}")
     )
-    version = delta_version(spark, f"{raw_schema}.{table}")
-    return LoadResult(table, f"{raw_schema}.{table}", source_file, good, bad, version)
+    bronze_table = f"{raw_schema}.{table}"
+    version = delta_version(spark, bronze_table)
+    duplicates = duplicate_free.has_duplicates(spark, bronze_table, table, version)
+    duplicate_free.record(spark, bronze_table, None if duplicates else version)
+    return LoadResult(table, bronze_table, source_file, good, bad, version)
 
 
 def source_path(table: str, source_dir: Path | None) -> Path:

@@ -48,8 +48,8 @@ def curves_and_calibration(scored_by_model: dict[str, DataFrame], plots_dir: Pat
         figures["roc"][1].plot(curve["fpr"], curve["tpr"], label=name)
         figures["precision_recall"][1].plot(curve["recall"], curve["precision"], label=name)
     figures["roc"][1].plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
-    figures["roc"][1].set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, test months")
-    figures["precision_recall"][1].set(xlabel="recall", ylabel="precision", title="Precision-recall, test months")
+    figures["roc"][1].set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, test period")
+    figures["precision_recall"][1].set(xlabel="recall", ylabel="precision", title="Precision-recall, test period")
 
     labels, scores = next(iter(samples.values()))
     bins = np.clip((scores * 10).astype(int), 0, 9)
@@ -62,7 +62,7 @@ def curves_and_calibration(scored_by_model: dict[str, DataFrame], plots_dir: Pat
         label=next(iter(samples)),
     )
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
-    axis.set(xlabel="predicted probability of delay", ylabel="observed delay rate", title="Calibration, test months")
+    axis.set(xlabel="predicted probability of delay", ylabel="observed delay rate", title="Calibration, test period")
 
     paths = []
     for name, (figure, axis) in figures.items():

@@ -28,7 +28,8 @@ The quarantine (source lines ingest rejected) is not data to copy: `<raw_schema>
 the bronze one, so that the sources' tests find it.
 
 Each scaled table records its copies, seed and source (table and Delta version) in its table properties, set
-once it is complete: a re-run with the same ones leaves it as it is, any other run replaces it.
+once it is complete: a re-run with the same ones leaves it as it is, any other run replaces it. Copies of a
+source without duplicate loads have none either, and say so for staging (lakehouse/duplicate_free.py).
 
 `--export-dir DIR` also writes the scaled tables as Parquet files, DIR/flights/ and DIR/weather/ (every bronze
 column, timestamps as UTC microseconds), the input that the pandas and DuckDB baselines in benchmarks/ read.
@@ -44,6 +45,7 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from lakehouse import duplicate_free
 from lakehouse.bronze_schemas import BRONZE_TABLES
 from lakehouse.errors import InputUnreadableError, LakehouseError, TableMissingError
 from lakehouse.ingest import PARTITION_COLUMNS, QUARANTINE_TABLE
@@ -237,7 +239,9 @@ def scale_table(spark: SparkSession, table: str, copies: int, seed: int, raw_sch
         print(f"{target}: already {copies} copies of {source} (Delta version {recipe.source_version}), seed {seed}")
     else:
         forget_recipe(spark, target)
+        duplicates = duplicate_free.has_duplicates(spark, source, table, recipe.source_version)
         WRITERS[table](spark, spark.table(source), target, recipe)
+        duplicate_free.record(spark, target, None if duplicates else delta_version(spark, target))
         record_recipe(spark, target, recipe)
     return ScaleResult(target, spark.table(target).count(), delta_version(spark, target), unchanged)
 

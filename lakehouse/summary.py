@@ -77,7 +77,7 @@ def model_results() -> list[str]:
     by_score = sorted(metadata["test_metrics"].items(), key=lambda item: -item[1]["roc_auc"])
     scores = ", ".join(f"{name} {metrics['roc_auc']:.4f}" for name, metrics in by_score)
     return [
-        f"model {version_dir.name} on {metadata['features_table']} (test months {metadata['months']['test']}),"
+        f"model {version_dir.name} on {metadata['features_table']} (test from {metadata['split']['test_from']}),"
         f" ROC AUC: {scores}",
         f"plots: {version_dir / 'plots'}",
         f"MLflow: mlflow ui --backend-store-uri {tracking_uri()}  (then http://127.0.0.1:5000)",

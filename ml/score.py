@@ -1,14 +1,17 @@
 """
 Score flights with the saved delay model and merge the predictions into the Delta table ml.predictions.
 
-Re-scoring a period replaces its rows (MERGE on flight_id) instead of adding copies. By default the model's own
-test months are scored.
+The model scores the table it learned from (its metadata names it: features.flight_features, or the
+features_x<K> twin of a `--copies K` training run, whose predictions go to ml_x<K>.predictions); asking for
+another one is refused. Re-scoring a period replaces its rows (MERGE on flight_id) instead of adding copies.
+By default the model's own test period is scored.
 
 Run with:
-    python ml/score.py [--months 11-12] [--as-of-version N]
+    python ml/score.py [--from 2013-11-01] [--to 2014-01-01] [--copies K] [--as-of-version N]
 """
 
 import argparse
+from datetime import date
 
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
@@ -16,26 +19,45 @@ from pyspark.sql import functions as F
 from lakehouse import evaluation, model_store
 from lakehouse.cli import run
 from lakehouse.errors import LakehouseError
-from lakehouse.features import KEY, in_months, model_input, parse_months, read_features
+from lakehouse.features import KEY, Split, features_table, in_period, model_input, read_features
+from lakehouse.project import layer_schema
 from lakehouse.spark import delta_version, get_spark
 
-PREDICTIONS_TABLE = "ml.predictions"
+
+def predictions_table(copies: int | None = None) -> str:
+    """Where scores of the year's features land, or (K) of the features built on K copies of it."""
+    return f"{layer_schema('ml', copies)}.predictions"
+
+
+def scored_table(metadata: dict, copies: int | None) -> str:
+    """The model's own features table; a different one asked for with --copies is an error."""
+    table = metadata["features_table"]
+    if copies is not None and features_table(copies) != table:
+        raise LakehouseError(
+            f"model {metadata['model_version']} learned from {table}, not {features_table(copies)}: score {table}"
+            f" (drop --copies), or train on it first (`python ml/train.py --copies {copies}`)"
+        )
+    return table
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--months", type=parse_months, help="months to score, e.g. 11-12 (default: the test months)")
-    parser.add_argument("--as-of-version", type=int, help="score this Delta version of flight_features")
+    parser.add_argument("--from", dest="start", type=date.fromisoformat, help="first flight date to score")
+    parser.add_argument("--to", dest="end", type=date.fromisoformat, help="the day after the last one")
+    parser.add_argument("--copies", type=int, help="expect the model of the K-copies build (a check)")
+    parser.add_argument("--as-of-version", type=int, help="score this Delta version of the features table")
     args = parser.parse_args(argv)
 
     spark = get_spark("ml-score")
     model, metadata = model_store.load_latest()
-    months = args.months or metadata["months"]["test"]
-    features, features_version = read_features(spark, args.as_of_version)
-    flights = in_months(model_input(features), months)
+    table = scored_table(metadata, args.copies)
+    test = Split.from_metadata(metadata["split"]).periods()["test"]
+    start, end = args.start or test[0], args.end or test[1]
+    features, features_version = read_features(spark, args.as_of_version, table=table)
+    flights = in_period(model_input(features), start, end)
     flight_count = flights.count()
     if flight_count == 0:
-        raise LakehouseError(f"flight_features has no flights in months {months}: pick months with flights")
+        raise LakehouseError(f"{table} has no flights from {start} to {end}: pick dates with flights")
 
     predictions = evaluation.from_model(model.transform(flights)).select(
         KEY,
@@ -45,22 +67,23 @@ def main(argv: list[str] | None = None) -> int:
         F.lit(features_version).alias("features_delta_version"),
         F.current_timestamp().alias("scored_at"),
     )
-    spark.sql("create schema if not exists ml")
-    if not spark.catalog.tableExists(PREDICTIONS_TABLE):
-        predictions.limit(0).write.format("delta").saveAsTable(PREDICTIONS_TABLE)
+    target = predictions_table(metadata.get("copies"))
+    spark.sql(f"create schema if not exists {target.partition('.')[0]}")
+    if not spark.catalog.tableExists(target):
+        predictions.limit(0).write.format("delta").saveAsTable(target)
     (
-        DeltaTable.forName(spark, PREDICTIONS_TABLE)
+        DeltaTable.forName(spark, target)
         .alias("existing")
         .merge(predictions.alias("scored"), f"existing.{KEY} = scored.{KEY}")
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()
         .execute()
     )
-    version = delta_version(spark, PREDICTIONS_TABLE)
-    table_rows = spark.table(PREDICTIONS_TABLE).count()
+    version = delta_version(spark, target)
+    table_rows = spark.table(target).count()
     print(
-        f"scored {flight_count:,} flights of months {months} with model {metadata['model_version']}"
-        f" -> {PREDICTIONS_TABLE} (Delta version {version}, {table_rows:,} rows)"
+        f"scored {flight_count:,} flights of {table} from {start} to {end} with model {metadata['model_version']}"
+        f" -> {target} (Delta version {version}, {table_rows:,} rows)"
     )
     return table_rows
 

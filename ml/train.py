@@ -1,19 +1,20 @@
 """
 Train, evaluate and save the flight-delay model: a Spark MLlib GBT pipeline on features.flight_features.
 
-The split follows the calendar, never chance: a random split would let a day's congestion history leak between
-training and test rows. Train on January-September, tune on October, then refit on January-October and test
-once on November-December. A logistic regression pipeline and two rates from the training months (the overall
-delay rate, and the rate by carrier x scheduled hour) are the baselines.
+The split follows time, never chance: a random split would let a day's congestion history leak between
+training and test rows. Test on the last two calendar months of the table's timeline, tune on the month before,
+train on everything earlier; then refit on training and tuning months together and test once. On the year:
+train January-September, tune October, test November-December; on K copies of it, the same at the end of the
+last copy. A logistic regression pipeline and two rates from the training period (the overall delay rate, and
+the rate by carrier x scheduled hour) are the baselines.
 
 Run with:
-    python ml/train.py [--as-of-version N] [--quick]
+    python ml/train.py [--copies K] [--as-of-version N] [--validation-from DATE] [--test-from DATE] [--quick]
 """
 
 import argparse
-import json
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
 
@@ -29,12 +30,14 @@ from lakehouse.errors import LakehouseError
 from lakehouse.features import (
     CATEGORICAL,
     NUMERIC,
+    Split,
     features_table,
     in_fixed_layout,
-    in_months,
+    last_flight_date,
     model_input,
-    parse_months,
+    month_start,
     read_features,
+    split_rows,
 )
 from lakehouse.paths import PROJECT_ROOT
 from lakehouse.spark import get_spark
@@ -60,15 +63,31 @@ def build_pipeline(classifier, standardize: bool = False) -> Pipeline:
     return Pipeline(stages=[imputer, indexer, encoder, assembler, *scaler, classifier])
 
 
-def check_split(split: dict, months: dict, table: str) -> None:
-    for name, rows in split.items():
+def chosen_split(features, validation_from: date | None, test_from: date | None) -> Split:
+    """The timeline's own split (Split.of_timeline), with either cut-off moved when asked for."""
+    last_date = last_flight_date(features)
+    if last_date is None:
+        raise LakehouseError("flight_features is empty: run `dbt build` on loaded data first")
+    timeline = Split.of_timeline(last_date)
+    test_from = test_from or timeline.test_from
+    split = Split(validation_from or month_start(test_from, -1), test_from, timeline.end)
+    if not split.validation_from < split.test_from < split.end:
+        raise LakehouseError(
+            f"the cut-offs must come in order before the last flight ({last_date}): validation from"
+            f" {split.validation_from}, test from {split.test_from}; pick other --validation-from/--test-from"
+        )
+    return split
+
+
+def check_split(parts: dict, split: Split, table: str) -> None:
+    for name, rows in parts.items():
         classes = {row["label"] for row in rows.select("label").distinct().collect()}
         if not classes:
-            raise LakehouseError(f"no {table} rows in the {name} months {months[name]}: pick months with flights")
+            raise LakehouseError(f"no {table} rows in the {name} period {split.describe(name)}: pick other cut-offs")
         if len(classes) < 2:
             raise LakehouseError(
-                f"the {name} months {months[name]} hold only {'delayed' if 1.0 in classes else 'on-time'} flights:"
-                " pick months with both"
+                f"the {name} period {split.describe(name)} holds only"
+                f" {'delayed' if 1.0 in classes else 'on-time'} flights: pick other cut-offs"
             )
 
 
@@ -88,30 +107,29 @@ def git_commit() -> str | None:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--as-of-version", type=int, help="train on this Delta version of flight_features")
-    parser.add_argument("--train-months", type=parse_months, default=parse_months("1-9"))
-    parser.add_argument("--validation-months", type=parse_months, default=parse_months("10"))
-    parser.add_argument("--test-months", type=parse_months, default=parse_months("11-12"))
+    parser.add_argument("--validation-from", type=date.fromisoformat, help="first day tuned on (YYYY-MM-DD)")
+    parser.add_argument("--test-from", type=date.fromisoformat, help="first day tested on (YYYY-MM-DD)")
     parser.add_argument(
         "--copies", type=int, help="train on the K-copies build (`dbt build --vars '{copies: K}'`) instead of the year"
     )
     parser.add_argument("--quick", action="store_true", help="a one-point grid with few trees, for smoke tests")
     args = parser.parse_args(argv)
-    months = {"train": args.train_months, "validation": args.validation_months, "test": args.test_months}
 
     spark = get_spark("ml-train")
     table = features_table(args.copies)
     features, features_version = read_features(spark, args.as_of_version, args.copies)
+    split = chosen_split(features, args.validation_from, args.test_from)
     rows = in_fixed_layout(model_input(features)).cache()
-    split = {name: in_months(rows, month_list) for name, month_list in months.items()}
-    check_split(split, months, table)
-    train, validation, test = split["train"], split["validation"], split["test"]
+    parts = split_rows(rows, split)
+    check_split(parts, split, table)
+    train, validation, test = parts["train"], parts["validation"], parts["test"]
     history = train.unionByName(validation)
     print(
         f"{table} version {features_version}: "
-        + ", ".join(f"{name} {frame.count():,} flights (months {months[name]})" for name, frame in split.items())
+        + ", ".join(f"{name} {frame.count():,} flights ({split.describe(name)})" for name, frame in parts.items())
     )
 
-    # The model: gradient-boosted trees, tuned on the validation months.
+    # The model: gradient-boosted trees, tuned on the validation period.
     gbt = GBTClassifier(labelCol="label", featuresCol="features", seed=SEED)
     gbt_pipeline = build_pipeline(gbt)
     grid = (
@@ -119,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.quick
         else ParamGridBuilder().addGrid(gbt.maxDepth, [4, 6]).addGrid(gbt.maxIter, [40, 80]).build()
     )
-    print(f"tuning the GBT pipeline over {len(grid)} grid point(s) on the validation months", flush=True)
+    print(f"tuning the GBT pipeline over {len(grid)} grid point(s) on the validation period", flush=True)
     tuning = []
     for params in grid:
         candidate = gbt_pipeline.fit(train, params)
@@ -130,11 +148,11 @@ def main(argv: list[str] | None = None) -> dict:
         )
     best_auc, best_params, best_validation = max(tuning, key=lambda candidate: candidate[0])
     threshold = evaluation.best_threshold(best_validation)
-    print(f"refitting the best on months {sorted(set(months['train'] + months['validation']))}", flush=True)
+    print(f"refitting the best on the flights before {split.test_from}", flush=True)
     model = gbt_pipeline.fit(history, best_params)
 
-    # The baselines, from the same months the model learned from.
-    print("fitting the baselines, then scoring the test months", flush=True)
+    # The baselines, from the same flights the model learned from.
+    print("fitting the baselines, then scoring the test period", flush=True)
     logistic = build_pipeline(LogisticRegression(labelCol="label", regParam=0.01), standardize=True)
     logistic_model = logistic.fit(history)
     base_rate = history.agg(F.avg("label")).first()[0]
@@ -166,9 +184,10 @@ def main(argv: list[str] | None = None) -> dict:
         "model_version": version_dir.name,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "features_table": table,
+        "copies": args.copies,
         "features_delta_version": features_version,
         "feature_columns": {"numeric": NUMERIC, "categorical": CATEGORICAL},
-        "months": months,
+        "split": split.as_metadata(),
         "params": {"maxDepth": best_params[gbt.maxDepth], "maxIter": best_params[gbt.maxIter], "seed": SEED},
         "validation_roc_auc": best_auc,
         "threshold": threshold,
@@ -195,7 +214,7 @@ def track(model, metadata: dict, plot_paths: list[Path]) -> str:
                 "features_table": metadata["features_table"],
                 "features_delta_version": metadata["features_delta_version"],
                 "threshold": metadata["threshold"],
-                **{f"{name}_months": json.dumps(months) for name, months in metadata["months"].items()},
+                **{f"split_{name}": value for name, value in metadata["split"].items()},
             }
         )
         for model_name, values in metadata["test_metrics"].items():

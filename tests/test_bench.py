@@ -45,22 +45,25 @@ def test_a_failed_run_reports_its_error_line(tmp_path):
     assert run.detail == "MemoryError: Unable to allocate 8 GiB"
 
 
-def test_table_gives_ratios_to_pandas_at_the_same_k_and_chart_draws(tmp_path):
+def test_table_gives_ratios_to_spark_sql_and_pandas_at_the_same_k_and_chart_draws(tmp_path):
     runs = [
-        Run("spark", 1, "ok", 40.0, 4.0),
+        Run("dbt", 1, "ok", 40.0, 4.0),
+        Run("spark-sql", 1, "ok", 20.0, 2.0),
         Run("pandas", 1, "ok", 4.0, 0.5),
         Run("duckdb", 1, "ok", 2.0, 1.0),
-        Run("spark", 300, "ok", 900.0, 12.0),
+        Run("dbt", 300, "ok", 900.0, 12.0),
+        Run("spark-sql", 300, "ok", 600.0, 10.0),
         Run("pandas", 300, "memory", 120.0, 20.1, "stopped at 20 GB"),
         Run("duckdb", 300, "skipped", detail="not run: timeout at K=30"),
     ]
     flights_at = {1: 336_776, 300: 101_032_800}
     lines = table(runs, flights_at).splitlines()
-    assert lines[2].split()[:7] == ["1", "336,776", "spark", "40.0", "4.00", "10.00", "8.00"]
-    assert lines[4].split()[5:7] == ["0.50", "2.00"]
-    assert lines[5].split()[5:8] == ["-", "-", "ok"]  # no pandas to compare with at K=300
-    assert lines[6].endswith("memory: stopped at 20 GB")
-    assert lines[7].split()[3:5] == ["-", "-"]
+    assert lines[2].split()[:8] == ["1", "336,776", "dbt", "40.0", "4.00", "2.00", "10.00", "8.00"]
+    assert lines[3].split()[2:6] == ["spark-sql", "20.0", "2.00", "1.00"]
+    assert lines[5].split()[5:8] == ["0.10", "0.50", "2.00"]
+    assert lines[6].split()[5:9] == ["1.50", "-", "-", "ok"]  # no pandas to compare with at K=300
+    assert lines[8].endswith("memory: stopped at 20 GB")
+    assert lines[9].split()[3:6] == ["-", "-", "-"]
     chart(runs, flights_at, tmp_path / "bench.png")
     assert (tmp_path / "bench.png").stat().st_size > 10_000
 
@@ -71,6 +74,12 @@ def test_earlier_results_at_other_ks_are_kept_and_a_rerun_k_replaced(tmp_path, m
     earlier = {"flights": {"1": 336_776, "30": 10_103_280}, "runs": [asdict(Run("pandas", 1, "ok", 3.0, 0.5))]}
     earlier["runs"].append(asdict(Run("pandas", 30, "ok", 75.0, 7.5)))
     (tmp_path / "bench" / "results.json").write_text(json.dumps(earlier))
+    earlier["runs"].append(asdict(Run("spark", 1, "ok", 83.0, 3.2)))  # what the dbt tool was called before
+    (tmp_path / "bench" / "results.json").write_text(json.dumps(earlier))
     flights_at, runs = with_earlier_results({30: 10_103_280}, [Run("pandas", 30, "ok", 70.0, 7.4)])
     assert flights_at == {1: 336_776, 30: 10_103_280}
-    assert [(run.copies, run.wall_seconds) for run in runs] == [(1, 3.0), (30, 70.0)]
+    assert [(run.tool, run.copies, run.wall_seconds) for run in runs] == [
+        ("pandas", 1, 3.0),
+        ("dbt", 1, 83.0),
+        ("pandas", 30, 70.0),
+    ]

@@ -3,6 +3,7 @@ replace instead of duplicating, and bad input ends in one line that names the fi
 
 import pytest
 
+from lakehouse import duplicate_free
 from lakehouse.errors import InputUnreadableError
 from lakehouse.ingest import ingest
 from tests.conftest import lakehouse_command
@@ -78,6 +79,22 @@ def test_a_rerun_replaces_instead_of_duplicating(spark, dirty_dir):
     assert result.delta_version == version_before + 1
     assert spark.table(f"{SCHEMA}.flights").count() == GOOD_ROWS
     assert len(quarantined(spark)) == len(BAD_ROWS)
+
+
+def duplicate_free_version(spark):
+    properties = {row["key"]: row["value"] for row in spark.sql(f"show tblproperties {SCHEMA}.flights").collect()}
+    return properties.get(duplicate_free.PROPERTY)
+
+
+def test_a_load_is_vouched_duplicate_free_only_when_no_flight_came_twice(spark, dirty_dir, tmp_path):
+    [clean] = ingest(spark, ["flights"], dirty_dir, raw_schema=SCHEMA)
+    assert duplicate_free_version(spark) == str(clean.delta_version)
+
+    header, first, *rest = (dirty_dir / "flights.csv").read_text().splitlines()
+    (tmp_path / "flights.csv").write_text("\n".join([header, first, *rest, first]) + "\n")
+    ingest(spark, ["flights"], tmp_path, raw_schema=SCHEMA)
+    assert duplicate_free_version(spark) is None  # staging deduplicates again
+    ingest(spark, ["flights"], dirty_dir, raw_schema=SCHEMA)  # the module's other tests expect the clean load
 
 
 def test_a_wholly_unreadable_file_is_refused_and_bronze_is_kept(spark, dirty_dir, tmp_path):

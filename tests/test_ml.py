@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import re
+from datetime import date
 
 import mlflow
 import pytest
@@ -11,11 +12,12 @@ from pyspark.sql import functions as F
 
 from lakehouse import model_store
 from lakehouse.errors import LakehouseError, ModelMissingError
-from lakehouse.features import in_fixed_layout, in_months, model_input, read_features
+from lakehouse.features import Split, in_fixed_layout, in_period, model_input, read_features, split_rows
 from lakehouse.tracking import EXPERIMENT, use_project_store
 from tests.conftest import PROJECT_ROOT
 
-SLICE_SPLIT = ["--train-months", "1", "--validation-months", "2", "--test-months", "3", "--quick"]
+SLICE_SPLIT = ["--validation-from", "2013-02-01", "--test-from", "2013-03-01", "--quick"]
+JANUARY, MARCH = (None, date(2013, 2, 1)), (date(2013, 3, 1), date(2013, 4, 1))
 
 
 def load_script(name):
@@ -66,30 +68,49 @@ def test_the_run_is_tracked_in_mlflow_with_the_spark_model(trained):
     assert mlflow.spark.load_model(f"runs:/{run.info.run_id}/model") is not None
 
 
-def test_the_split_months_do_not_overlap_in_time(spark, built):
+def test_the_split_is_by_absolute_time_the_last_two_months_tested_the_one_before_tuned():
+    year = Split.of_timeline(date(2013, 12, 31))
+    assert (year.validation_from, year.test_from, year.end) == (date(2013, 10, 1), date(2013, 11, 1), date(2014, 1, 1))
+    # 30 copies end on 25 November 2042 (52-week shifts drift a day a year): calendar months of the last copy,
+    # so no twin of a test flight, from an earlier copy with the same month number, is trained on.
+    copies = Split.of_timeline(date(2042, 11, 25))
+    assert (copies.validation_from, copies.test_from, copies.end) == (
+        date(2042, 9, 1),
+        date(2042, 10, 1),
+        date(2042, 11, 26),
+    )
+    assert Split.from_metadata(copies.as_metadata()) == copies
+
+
+def test_the_split_periods_do_not_overlap_in_time(spark, built):
     rows = model_input(read_features(spark)[0])
+    parts = split_rows(rows, Split(date(2013, 2, 1), date(2013, 3, 1), date(2013, 4, 1)))
     windows = {
-        name: in_months(rows, [month])
-        .join(spark.table("features.flight_features"), "flight_id")
-        .agg(F.min("scheduled_departure_at"), F.max("scheduled_departure_at"))
+        name: frame.join(spark.table("features.flight_features"), "flight_id")
+        .agg(F.min("scheduled_departure_at"), F.max("scheduled_departure_at"), F.count("*"))
         .first()
-        for name, month in [("train", 1), ("validation", 2), ("test", 3)]
+        for name, frame in parts.items()
     }
     assert windows["train"][1] < windows["validation"][0]
     assert windows["validation"][1] < windows["test"][0]
+    assert sum(window[2] for window in windows.values()) == rows.count()
 
 
-def test_a_split_without_flights_is_refused_naming_the_months(built):
-    with pytest.raises(LakehouseError, match=r"no features.flight_features rows in the test months \[7\]"):
-        train.main(["--train-months", "1", "--validation-months", "2", "--test-months", "7", "--quick"])
+def test_a_split_without_flights_is_refused_naming_the_period(built):
+    with pytest.raises(
+        LakehouseError, match=r"no features.flight_features rows in the train period the start to 2013-01-01"
+    ):
+        train.main(["--validation-from", "2013-01-01", "--test-from", "2013-03-01", "--quick"])
+    with pytest.raises(LakehouseError, match=r"cut-offs must come in order before the last flight \(2013-03-31\)"):
+        train.main(["--test-from", "2013-07-01", "--quick"])
 
 
 def test_a_reloaded_model_predicts_exactly_the_same(spark, built, tmp_path):
     rows = model_input(read_features(spark)[0])
-    model = train.build_pipeline(GBTClassifier(maxIter=5, maxDepth=3, seed=1)).fit(in_months(rows, [1]))
+    model = train.build_pipeline(GBTClassifier(maxIter=5, maxDepth=3, seed=1)).fit(in_period(rows, *JANUARY))
     model_store.save(model, {"note": "test"}, tmp_path)
     reloaded = model_store.PipelineModel.load(str(tmp_path / "pipeline"))
-    march = in_months(rows, [3])
+    march = in_period(rows, *MARCH)
     fitted = model.transform(march).select("flight_id", "probability")
     again = reloaded.transform(march).select("flight_id", F.col("probability").alias("reloaded"))
     joined = fitted.join(again, "flight_id")
@@ -103,12 +124,19 @@ def test_the_same_rows_train_the_same_model_however_the_table_lies(spark, built)
     probabilities = []
     for layout in layouts:
         model = train.build_pipeline(GBTClassifier(maxIter=5, maxDepth=3, seed=1)).fit(
-            in_months(in_fixed_layout(layout), [1])
+            in_period(in_fixed_layout(layout), *JANUARY)
         )
-        probabilities.append(model.transform(in_months(rows, [3])).select("flight_id", "probability"))
+        probabilities.append(model.transform(in_period(rows, *MARCH)).select("flight_id", "probability"))
     joined = probabilities[0].join(probabilities[1].withColumnRenamed("probability", "other"), "flight_id")
-    assert joined.count() == in_months(rows, [3]).count()
+    assert joined.count() == in_period(rows, *MARCH).count()
     assert joined.where(F.col("probability") != F.col("other")).count() == 0
+
+
+def test_scoring_refuses_a_table_the_model_did_not_learn_from(trained):
+    with pytest.raises(
+        LakehouseError, match=r"learned from features.flight_features, not features_x30.flight_features"
+    ):
+        score.main(["--copies", "30"])
 
 
 def test_scoring_twice_replaces_instead_of_duplicating(spark, trained):
@@ -150,7 +178,7 @@ def test_the_summary_reports_tables_tests_model_and_where_to_look(trained, dbt, 
     assert re.search(r"dbt \w+: .*success \d+", report), report  # the last dbt command's own results
     gbt_auc = trained["test_metrics"]["GBT (tuned)"]["roc_auc"]
     # The newest model: the one trained here, or its retrained twin from the time-travel test (same metrics).
-    assert re.search(r"model v\d+ on features.flight_features \(test months \[3\]\), ROC AUC: ", report), report
+    assert re.search(r"model v\d+ on features.flight_features \(test from 2013-03-01\), ROC AUC: ", report), report
     assert f"GBT (tuned) {gbt_auc:.4f}" in report
     assert "base rate 0.5000" in report and "mlflow ui --backend-store-uri sqlite:///" in report
 

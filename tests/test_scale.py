@@ -179,3 +179,20 @@ def test_rerun_with_another_seed_replaces_the_copies(spark, scaled):
     assert flights.delta_version > before.delta_version
     properties = {row["key"]: row["value"] for row in spark.sql(f"show tblproperties {table}").collect()}
     assert properties["lakehouse.scale.seed"] == "1"
+
+
+def test_staging_skips_its_deduplication_only_while_the_loads_are_proven_single(spark, dbt, scaled):
+    """Copies of a bronze year without duplicates have none either, and say so (lakehouse/duplicate_free.py);
+    once anything appends to the table, staging ranks the copies of each flight again and keeps one."""
+    table = f"{SCALED}.flights"
+    scaled_vars = json.dumps({"raw_schema": RAW_SCHEMA, "copies": COPIES})
+
+    def staging_sql() -> str:
+        compiled = dbt("compile", "--select", "stg_nycflights__flights", "--vars", scaled_vars)
+        return compiled.result.results[0].node.compiled_code
+
+    assert "row_number()" not in staging_sql()
+    spark.table(table).where("_copy = 1").limit(5).write.format("delta").mode("append").saveAsTable(table)
+    deduplicating = staging_sql()
+    assert "row_number()" in deduplicating
+    assert spark.sql(deduplicating).count() == rows(spark, table) - 5

@@ -4,14 +4,14 @@
     its own delay, a later flight's, or that of an earlier flight still waiting on the ground.
 
     The window [scheduled - N hours, scheduled) is read off running totals rather than joined row by row: per
-    origin, in order of time, departures add to a running count, delay total and delayed count, and each flight
-    drops two markers, at its window's start and at its end. The totals at the end marker less those at the
-    start marker are the departures inside the window (a marker sorts before a departure at the same instant,
-    so the window includes its start and excludes its end); a flight that left early enough to fall in its own
-    window is taken out again. The running totals restart every day (UTC), so the work spreads over
-    origin-days; a departure in a day's last N hours is counted in the next day as well, where later flights'
-    windows reach back to it. One sort of about three rows per flight, instead of a range join that pairs each
-    flight with the few dozen departures around it.
+    origin, in order of time, each departure enters the totals (count, delay, delayed count) when it leaves the
+    gate and leaves them again N hours later, and each flight drops one marker at its scheduled departure. The
+    totals at a flight's marker are then exactly the departures inside its window (a marker sorts before an
+    event at the same instant, so a departure exactly N hours earlier is still in, one at the same instant not
+    yet); a flight that left early enough to fall in its own window is taken out again. The totals restart every
+    day (UTC), so the work spreads over origin-days; a departure in a day's last N hours enters the next day's
+    totals as well, where later flights' windows reach back to it. One sort of about three rows per flight, and
+    the marker row is the answer: no range join, no grouping afterwards.
 -#}
 {%- set window_hours = var('origin_history_hours') | int -%}
 {%- set window_micros = window_hours * 3600 * 1000000 -%}
@@ -38,19 +38,42 @@ departures as (
 
 ),
 
-departure_events as (
+-- Each departure enters the totals when it leaves the gate, in its own day and, when its window reaches into
+-- the next day, in that day too; it leaves them again N hours later.
+totals_changes as (
 
     select
         origin_airport_code,
-        explode(array_distinct(array(
-            floor(departed_at_micros / {{ day_micros }}),
-            floor((departed_at_micros + {{ window_micros }}) / {{ day_micros }})
-        ))) as day_number,
+        floor(departed_at_micros / {{ day_micros }}) as day_number,
         departed_at_micros as event_at_micros,
-        1 as event_rank,
-        cast(null as string) as flight_id,
-        0 as marker_sign,
-        1 as departed_count,
+        1 as change_sign,
+        departure_delay_minutes,
+        delayed_count
+
+    from departures
+
+    union all
+
+    select
+        origin_airport_code,
+        floor((departed_at_micros + {{ window_micros }}) / {{ day_micros }}) as day_number,
+        departed_at_micros as event_at_micros,
+        1 as change_sign,
+        departure_delay_minutes,
+        delayed_count
+
+    from departures
+    where
+        floor((departed_at_micros + {{ window_micros }}) / {{ day_micros }})
+        > floor(departed_at_micros / {{ day_micros }})
+
+    union all
+
+    select
+        origin_airport_code,
+        floor((departed_at_micros + {{ window_micros }}) / {{ day_micros }}) as day_number,
+        departed_at_micros + {{ window_micros }} as event_at_micros,
+        -1 as change_sign,
         departure_delay_minutes,
         delayed_count
 
@@ -58,28 +81,23 @@ departure_events as (
 
 ),
 
-window_starts as (
+departure_events as (
 
     select
         origin_airport_code,
-        floor(unix_micros(scheduled_departure_at) / {{ day_micros }}) as day_number,
-        unix_micros(scheduled_departure_at) - {{ window_micros }} as event_at_micros,
-        0 as event_rank,
-        flight_id,
-        -1 as marker_sign,
-        0 as departed_count,
-        0 as departure_delay_minutes,
-        0 as delayed_count,
-        false as is_own_departure,
-        0 as own_delay_minutes,
-        0 as own_delayed_count
+        day_number,
+        event_at_micros,
+        1 as event_rank,
+        null as flight_id,
+        change_sign as departed_count,
+        change_sign * departure_delay_minutes as departure_delay_minutes,
+        change_sign * delayed_count as delayed_count
 
-    from flights
-    where scheduled_departure_at is not null
+    from totals_changes
 
 ),
 
-window_ends as (
+markers as (
 
     select
         origin_airport_code,
@@ -87,7 +105,6 @@ window_ends as (
         unix_micros(scheduled_departure_at) as event_at_micros,
         0 as event_rank,
         flight_id,
-        1 as marker_sign,
         0 as departed_count,
         0 as departure_delay_minutes,
         0 as delayed_count,
@@ -108,16 +125,13 @@ window_ends as (
 running_totals as (
 
     select
-        origin_airport_code,
-        day_number,
         flight_id,
-        marker_sign,
         is_own_departure,
         own_delay_minutes,
         own_delayed_count,
-        sum(departed_count) over running as departed_before,
-        sum(departure_delay_minutes) over running as delay_minutes_before,
-        sum(delayed_count) over running as delayed_before
+        sum(departed_count) over running as departed_count,
+        sum(departure_delay_minutes) over running as delay_minutes,
+        sum(delayed_count) over running as delayed_count
 
     from (
         select
@@ -127,30 +141,28 @@ running_totals as (
             0 as own_delayed_count
         from departure_events
         union all
-        select * from window_starts
-        union all
-        select * from window_ends
+        select * from markers
     ) as events
+    -- The day first: the sort that the window needs compares 8-byte prefixes of its first key, and the day
+    -- tells rows apart where three origin codes would not.
     window running as (
-        partition by origin_airport_code, day_number
+        partition by day_number, origin_airport_code
         order by event_at_micros, event_rank
         rows between unbounded preceding and current row
     )
 
 ),
 
--- Grouped by the window's partition too, so the markers of a flight meet where the window left them.
 prior_departures as (
 
     select
         flight_id,
-        sum(marker_sign * departed_before) - count_if(is_own_departure) as departed_count,
-        sum(marker_sign * delay_minutes_before) - sum(if(is_own_departure, own_delay_minutes, 0)) as delay_minutes,
-        sum(marker_sign * delayed_before) - sum(if(is_own_departure, own_delayed_count, 0)) as delayed_count
+        departed_count - cast(is_own_departure as int) as departed_count,
+        delay_minutes - if(is_own_departure, own_delay_minutes, 0) as delay_minutes,
+        delayed_count - if(is_own_departure, own_delayed_count, 0) as delayed_count
 
     from running_totals
     where flight_id is not null
-    group by origin_airport_code, day_number, flight_id
 
 ),
 

@@ -43,11 +43,16 @@ keyed as (
 
 ),
 
+-- A flight loaded more than once keeps its latest load, unless the loader proved there is only one.
 deduplicated as (
 
     select
         *,
-        row_number() over (partition by flight_id order by loaded_at desc, batch_id asc) as copy_number
+        {%- if has_no_duplicate_loads(source('nycflights', 'flights')) %}
+            1 as copy_number
+        {%- else %}
+            row_number() over (partition by flight_id order by loaded_at desc, batch_id asc) as copy_number
+        {%- endif %}
 
     from keyed
 
