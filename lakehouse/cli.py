@@ -34,7 +34,7 @@ def run(command: Callable[[list[str] | None], None], argv: list[str] | None = No
 def main() -> None:
     from functools import partial
 
-    from lakehouse import bench, ingest, jars, scale, servers, summary
+    from lakehouse import bench, ingest, jars, profile, scale, servers, summary
 
     commands = {
         "jars": jars.main,
@@ -42,6 +42,7 @@ def main() -> None:
         "summary": summary.main,
         "scale": scale.main,
         "bench": bench.main,
+        "profile": profile.main,
     }
     commands.update({server: partial(servers.main, server) for server in servers.SERVERS})
     if len(sys.argv) < 2 or sys.argv[1] not in commands:

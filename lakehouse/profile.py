@@ -1,9 +1,10 @@
 """Where a dbt build's time goes, per model and per stage, from Spark's event log and dbt's run_results.json.
 
-    lakehouse profile [--copies K] [--select +flight_features] [--stages N]
+    lakehouse profile [--copies K] [--select +flight_features] [--build] [--stages N]
 
-Runs `dbt run --select SELECTION --full-refresh --vars '{copies: K}'` with Spark's event log on
-(LAKEHOUSE_EVENT_LOG=true, read by profiles.yml), then splits each node's wall time (run_results.json) into:
+Runs `dbt run --select SELECTION --full-refresh --vars '{copies: K}'` (with --build: `dbt build` as it is,
+tests and all, reusing what did not change) with Spark's event log on (LAKEHOUSE_EVENT_LOG=true, read by
+profiles.yml), then splits each node's wall time (run_results.json) into:
 
 - query:  time while a Spark job of the model's own query ran (reading, joining, writing the table);
 - delta:  time while a job of Delta's own bookkeeping ran: state reconstruction of the log, file listing for
@@ -227,13 +228,14 @@ def report(run_results: dict, directory: Path, top_stages: int) -> str:
     return "\n".join(lines)
 
 
-def profile(copies: int | None, selection: str, top_stages: int) -> str:
+def profile(copies: int | None, selection: str, top_stages: int, build: bool = False) -> str:
     ensure_metastore_free()
     logs = event_log_dir()
     shutil.rmtree(logs, ignore_errors=True)
     logs.mkdir(parents=True)
     target = state_home() / "bench" / "profile-target"
-    argv = [str(Path(sys.executable).with_name("dbt")), "run", "--select", selection, "--full-refresh"]
+    dbt = str(Path(sys.executable).with_name("dbt"))
+    argv = [dbt, "build"] if build else [dbt, "run", "--select", selection, "--full-refresh"]
     argv += ["--target-path", str(target)]
     if copies:
         argv += ["--vars", json.dumps({"copies": copies})]
@@ -252,10 +254,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="lakehouse profile", description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, help="profile the build on K copies (after `lakehouse scale`)")
     parser.add_argument("--select", default="+flight_features", help="dbt's selection (default +flight_features)")
+    parser.add_argument("--build", action="store_true", help="profile a plain `dbt build` instead")
     parser.add_argument("--stages", type=int, default=12, help="how many of the costliest stages to list")
     args = parser.parse_args(argv)
-    text = profile(args.copies, args.select, args.stages)
-    output = state_home() / "bench" / f"profile_x{args.copies or 1}.txt"
+    text = profile(args.copies, args.select, args.stages, args.build)
+    output = state_home() / "bench" / f"profile_{'build' if args.build else 'run'}_x{args.copies or 1}.txt"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text + "\n")
     print(text)

@@ -14,6 +14,7 @@ Run with:
 
 import argparse
 import subprocess
+import time
 from datetime import UTC, date, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -99,6 +100,16 @@ def readable_importances(model, scored) -> dict[str, float]:
     return {names[index]: float(importances[index]) for index in range(importances.size) if importances[index] > 0}
 
 
+class Progress:
+    """Each stage's line, with the seconds since training started."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.0f} s] {message}", flush=True)
+
+
 def git_commit() -> str | None:
     result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True)
     return result.stdout.strip() or None
@@ -115,6 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="a one-point grid with few trees, for smoke tests")
     args = parser.parse_args(argv)
 
+    progress = Progress()
     spark = get_spark("ml-train")
     table = features_table(args.copies)
     features, features_version = read_features(spark, args.as_of_version, args.copies)
@@ -124,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
     check_split(parts, split, table)
     train, validation, test = parts["train"], parts["validation"], parts["test"]
     history = train.unionByName(validation)
-    print(
+    progress(
         f"{table} version {features_version}: "
         + ", ".join(f"{name} {frame.count():,} flights ({split.describe(name)})" for name, frame in parts.items())
     )
@@ -137,22 +149,22 @@ def main(argv: list[str] | None = None) -> dict:
         if args.quick
         else ParamGridBuilder().addGrid(gbt.maxDepth, [4, 6]).addGrid(gbt.maxIter, [40, 80]).build()
     )
-    print(f"tuning the GBT pipeline over {len(grid)} grid point(s) on the validation period", flush=True)
+    progress(f"tuning the GBT pipeline over {len(grid)} grid point(s) on the validation period")
     tuning = []
     for params in grid:
         candidate = gbt_pipeline.fit(train, params)
         scored = evaluation.from_model(candidate.transform(validation))
         tuning.append((evaluation.metrics(scored, 0.5)["roc_auc"], params, scored))
-        print(
+        progress(
             f"  maxDepth={params[gbt.maxDepth]} maxIter={params[gbt.maxIter]}: validation ROC AUC {tuning[-1][0]:.4f}"
         )
     best_auc, best_params, best_validation = max(tuning, key=lambda candidate: candidate[0])
     threshold = evaluation.best_threshold(best_validation)
-    print(f"refitting the best on the flights before {split.test_from}", flush=True)
+    progress(f"refitting the best on the flights before {split.test_from}")
     model = gbt_pipeline.fit(history, best_params)
 
     # The baselines, from the same flights the model learned from.
-    print("fitting the baselines, then scoring the test period", flush=True)
+    progress("fitting the baselines")
     logistic = build_pipeline(LogisticRegression(labelCol="label", regParam=0.01), standardize=True)
     logistic_model = logistic.fit(history)
     base_rate = history.agg(F.avg("label")).first()[0]
@@ -169,8 +181,10 @@ def main(argv: list[str] | None = None) -> dict:
         ),
         "base rate": evaluation.from_probability(test, F.lit(base_rate)),
     }
+    progress("scoring the test period")
     results = {name: evaluation.metrics(scored, threshold) for name, scored in scored_test.items()}
     print(evaluation.format_table(results, threshold))
+    progress("saving the model, its plots and its MLflow run")
 
     # Persist the model, its metadata and its plots; track the run in MLflow.
     version_dir = model_store.next_version_dir()

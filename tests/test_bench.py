@@ -5,6 +5,7 @@ import json
 import sys
 from dataclasses import asdict
 
+from lakehouse import profile
 from lakehouse.bench import GB, Run, chart, measure, table, with_earlier_results
 
 # A child that starts a grandchild holding about 300 MB, so only the whole tree's memory reaches it.
@@ -83,3 +84,37 @@ def test_earlier_results_at_other_ks_are_kept_and_a_rerun_k_replaced(tmp_path, m
         ("dbt", 1, 83.0),
         ("pandas", 30, 70.0),
     ]
+
+
+def test_profile_splits_a_node_into_its_query_delta_bookkeeping_and_driver_time(tmp_path):
+    """A made-up event log: a node of 10 s whose query ran 6 s (one stage: 8 task-seconds, 3 of them sorting)
+    and whose Delta log work ran 1 s; the 3 s in which no job ran are the driver's."""
+    plan = {"nodeName": "Sort", "metrics": [{"accumulatorId": 7}], "children": []}
+    events = [
+        {"Event": "SparkListenerSQLExecutionStart", "executionId": 1, "description": "create table",
+         "physicalPlanDescription": "Scan parquet", "sparkPlanInfo": plan},
+        {"Event": "SparkListenerSQLExecutionStart", "executionId": 2, "description": "Delta: Compute snapshot",
+         "physicalPlanDescription": "Scan json _delta_log", "sparkPlanInfo": {"nodeName": "Scan", "children": []}},
+        {"Event": "SparkListenerJobStart", "Job ID": 0, "Submission Time": 1_000,
+         "Properties": {"spark.sql.execution.id": "1"}, "Stage Infos": [{"Stage ID": 0}]},
+        {"Event": "SparkListenerStageCompleted", "Stage Info": {
+            "Stage ID": 0, "Number of Tasks": 4, "Submission Time": 1_000, "Completion Time": 7_000,
+            "Accumulables": [{"ID": 1, "Name": "internal.metrics.executorRunTime", "Value": 8_000},
+                             {"ID": 7, "Name": "sort time", "Value": 3_000}]}},
+        {"Event": "SparkListenerJobEnd", "Job ID": 0, "Completion Time": 7_000},
+        {"Event": "SparkListenerJobStart", "Job ID": 1, "Submission Time": 8_000,
+         "Properties": {"spark.sql.execution.id": "2"}, "Stage Infos": [{"Stage ID": 1}]},
+        {"Event": "SparkListenerJobEnd", "Job ID": 1, "Completion Time": 9_000},
+    ]  # fmt: skip
+    (tmp_path / "events_1_local-1").write_text("\n".join(json.dumps(event) for event in events) + "\n")
+    run_results = {
+        "results": [
+            {
+                "unique_id": "model.nycflights.stg_nycflights__flights",
+                "execution_time": 10.0,
+                "timing": [{"started_at": "1970-01-01T00:00:00.500Z", "completed_at": "1970-01-01T00:00:10.500Z"}],
+            }
+        ]
+    }
+    line = next(line for line in profile.report(run_results, tmp_path, 1).splitlines() if "stg_nycflights" in line)
+    assert line.split()[1:] == ["10.0", "6.0", "1.0", "3.0", "|", "0.0", "0.0", "3.0", "0.0", "5.0"]

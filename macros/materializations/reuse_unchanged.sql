@@ -1,0 +1,88 @@
+{#-
+    A table, incremental model or seed is rebuilt only when something it is built from changed. Its build
+    fingerprint is the md5 of its compiled SQL (or, for a seed, the CSV's checksum), its config, the command's
+    vars, and the Delta version of every table it reads, through any views in between. After a build the
+    fingerprint is kept as a table property; a later build with the same fingerprint, of a table whose newest
+    commit is still that property, reuses the table as it is instead of writing the same rows again. Delta
+    versions only move forward, so a reloaded source or a rebuilt parent always rebuilds its children;
+    `--full-refresh` rebuilds everything, as dbt users expect. A reuse still runs its data tests.
+-#}
+{% macro build_unless_unchanged(build) -%}
+    {%- set fingerprint = build_fingerprint() -%}
+    {%- if not should_full_refresh() and recorded_fingerprint(this) == fingerprint -%}
+        {{ log('reusing ' ~ this ~ ': its code, config and inputs are as they were when it was built') }}
+        {%- do store_result('main', response='REUSED') -%}
+        {%- if model.resource_type == 'seed' -%}
+            {%- do store_result('agate_table', response='REUSED', agate_table=load_agate_table()) -%}
+        {%- endif -%}
+        {{ return({'relations': [this]}) }}
+    {%- endif -%}
+    {%- set result = build() -%}
+    {%- call statement('record_build_fingerprint') -%}
+        alter table {{ this }} set tblproperties ('lakehouse.build_fingerprint' = '{{ fingerprint }}')
+    {%- endcall -%}
+    {{ return(result) }}
+{%- endmacro %}
+
+
+{% macro build_fingerprint() -%}
+    {%- set inputs = [
+        model.compiled_code if model.resource_type != 'seed' else model.checksum.checksum,
+        tojson(model.config),
+        tojson(invocation_args_dict.get('vars', {})),
+    ] -%}
+    {%- for parent in model.depends_on.nodes -%}
+        {%- do inputs.extend(upstream_versions(parent)) -%}
+    {%- endfor -%}
+    {{ return(local_md5(inputs | join('\n'))) }}
+{%- endmacro %}
+
+
+{#- `relation@version` for every table a node's rows come from; a view or ephemeral model is its code and its parents. -#}
+{% macro upstream_versions(node_id) -%}
+    {%- set node = graph.nodes.get(node_id) or graph.sources.get(node_id) -%}
+    {%- if node.resource_type == 'model' and node.config.materialized in ['view', 'ephemeral'] -%}
+        {%- set versions = [node_id ~ ' ' ~ node.checksum.checksum ~ ' ' ~ tojson(node.config)] -%}
+        {%- for parent in node.depends_on.nodes -%}
+            {%- do versions.extend(upstream_versions(parent)) -%}
+        {%- endfor -%}
+        {{ return(versions) }}
+    {%- endif -%}
+    {%- set relation = api.Relation.create(
+        database=node.database, schema=node.schema, identifier=node.identifier or node.alias
+    ) if node.resource_type == 'source' else api.Relation.create(
+        database=node.database, schema=node.schema, identifier=node.alias
+    ) -%}
+    {%- set history = run_query('describe history ' ~ relation ~ ' limit 1') -%}
+    {{ return([relation ~ '@' ~ history.rows[0]['version']]) }}
+{%- endmacro %}
+
+
+{#- The fingerprint a table was last built with, if nothing has written to it since; none otherwise. -#}
+{% macro recorded_fingerprint(relation) -%}
+    {%- set existing = load_relation(relation) -%}
+    {%- if existing is none or not existing.is_delta -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set newest = run_query('describe history ' ~ relation ~ ' limit 1').rows[0] -%}
+    {%- if newest['operation'] != 'SET TBLPROPERTIES' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set parameters = fromjson(newest['operationParameters']) -%}
+    {{ return(fromjson(parameters.get('properties', '{}')).get('lakehouse.build_fingerprint')) }}
+{%- endmacro %}
+
+
+{% materialization table, adapter='spark', supported_languages=['sql', 'python'] -%}
+    {{ return(build_unless_unchanged(dbt.materialization_table_spark)) }}
+{%- endmaterialization %}
+
+
+{% materialization incremental, adapter='spark', supported_languages=['sql', 'python'] -%}
+    {{ return(build_unless_unchanged(dbt.materialization_incremental_spark)) }}
+{%- endmaterialization %}
+
+
+{% materialization seed, adapter='spark' -%}
+    {{ return(build_unless_unchanged(dbt.materialization_seed_default)) }}
+{%- endmaterialization %}
