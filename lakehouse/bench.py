@@ -16,7 +16,7 @@ work in its own process, one at a time:
 - duckdb:    `python -m benchmarks.duckdb_features`, likewise.
 
 Each run records its wall time and the peak resident memory of its whole process tree (JVMs included),
-sampled every 0.1 s. A run is stopped when it passes --memory-limit-gb, or (the baselines) --timeout, and a
+sampled every 0.1 s. A run is stopped when it passes --memory-limit-gb, or (pandas and DuckDB) --timeout, and a
 tool that failed or was stopped is not run at larger K. At K=1 each baseline's output is checked against the
 project's features (benchmarks/check_features.py), so the comparison is of the same work. Results, logs,
 outputs and a chart land in <LAKEHOUSE_HOME>/bench/: results.json, logs/, out/, bench.png; the results of
@@ -187,7 +187,8 @@ def run_tool(tool: str, copies: int, timeout: float, memory_limit: float) -> Run
     output_path(tool, copies).parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DBT_TARGET_PATH": str(bench_dir() / "dbt-target")}
     log = bench_dir() / "logs" / f"{tool}_x{copies}.log"
-    run = measure(command(tool, copies), log, float("inf") if tool == PROJECT else timeout, memory_limit, env)
+    untimed = tool in (PROJECT, ENGINE)  # the two Spark tools finish at any K; the ratio needs both
+    run = measure(command(tool, copies), log, float("inf") if untimed else timeout, memory_limit, env)
     run.tool, run.copies = tool, copies
     print(f"K={copies}: {tool:<9} {run.status:<7} {run.wall_seconds:>8.1f} s {run.peak_gb:>6.2f} GB {run.detail}")
     return run

@@ -5,7 +5,8 @@
     fingerprint is kept as a table property; a later build with the same fingerprint, of a table whose newest
     commit is still that property, reuses the table as it is instead of writing the same rows again. Delta
     versions only move forward, so a reloaded source or a rebuilt parent always rebuilds its children;
-    `--full-refresh` rebuilds everything, as dbt users expect. A reuse still runs its data tests.
+    `--full-refresh` rebuilds everything, as dbt users expect. A reuse still runs its data tests. An incremental
+    model merges once more on the build after it was created, as its SQL gains the incremental filter then.
 -#}
 {% macro build_unless_unchanged(build) -%}
     {%- set fingerprint = build_fingerprint() -%}
