@@ -39,7 +39,10 @@
 {%- endmacro %}
 
 
-{#- `relation@version` for every table a node's rows come from; a view or ephemeral model is its code and its parents. -#}
+{#-
+    `relation@version` for every table a node's rows come from;
+    a view or ephemeral model counts as its code and its parents.
+-#}
 {% macro upstream_versions(node_id) -%}
     {%- set node = graph.nodes.get(node_id) or graph.sources.get(node_id) -%}
     {%- if node.resource_type == 'model' and node.config.materialized in ['view', 'ephemeral'] -%}
