@@ -42,6 +42,11 @@ def history(env: dict[str, str], table: str) -> list[int]:
     return sorted(row[0] for row in query(env, f"describe history {table}"))
 
 
+def operations(env: dict[str, str], table: str) -> list[str]:
+    """What each commit did, oldest first (`describe history` has version first and operation fifth)."""
+    return [row[4] for row in sorted(query(env, f"describe history {table}"))]
+
+
 @pytest.fixture(scope="module")
 def thrift(server_env):
     with running("thrift", server_env):
@@ -86,10 +91,13 @@ def test_starting_twice_or_on_a_taken_port_is_refused_clearly(thrift):
 def test_concurrent_builds_of_one_table_never_corrupt_it(thrift, tmp_path):
     model = "stg_nycflights__weather"
     expected_rows = query(thrift, f"select count(*) from staging.{model}")[0][0]
-    before = history(thrift, f"staging.{model}")
+    before = operations(thrift, f"staging.{model}")
     runs = [
         subprocess.Popen(
-            dbt_command("run", "--target", "thrift", "--select", model, artifacts=tmp_path / str(copy)),
+            # --full-refresh: both write (an unchanged model would be reused)
+            dbt_command(
+                "run", "--target", "thrift", "--select", model, "--full-refresh", artifacts=tmp_path / str(copy)
+            ),
             env=thrift,
             cwd=PROJECT_ROOT,
             stdout=subprocess.PIPE,
@@ -106,7 +114,13 @@ def test_concurrent_builds_of_one_table_never_corrupt_it(thrift, tmp_path):
         if not ok:  # Delta's optimistic concurrency: the losing commit is refused, and says why
             assert "concurrent" in output.lower(), output[-3000:]
     after = history(thrift, f"staging.{model}")
-    assert after == list(range(after[-1] + 1)) and len(after) == len(before) + sum(succeeded)
+    assert after == list(range(after[-1] + 1)), "a version is missing"
+    # A committed build is its rows, then its fingerprint; a refused one adds at most its rows.
+    added = operations(thrift, f"staging.{model}")[len(before) :]
+    print(f"commits: {added}")
+    assert set(added) <= {"CREATE OR REPLACE TABLE AS SELECT", "SET TBLPROPERTIES"}, added
+    assert added.count("SET TBLPROPERTIES") == sum(succeeded), added
+    assert added.count("CREATE OR REPLACE TABLE AS SELECT") >= sum(succeeded), added
     assert query(thrift, f"select count(*) from staging.{model}")[0][0] == expected_rows
 
 

@@ -72,8 +72,11 @@
     {%- if newest['operation'] != 'SET TBLPROPERTIES' -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set parameters = fromjson(newest['operationParameters']) -%}
-    {{ return(fromjson(parameters.get('properties', '{}')).get('lakehouse.build_fingerprint')) }}
+    {#- The parameters are a map: JSON through a session, Hive's own text through Thrift; the md5 reads the same. -#}
+    {%- set recorded = modules.re.search(
+        'lakehouse[.]build_fingerprint\\W*([0-9a-f]{32})', newest['operationParameters'] | string
+    ) -%}
+    {{ return(recorded.group(1) if recorded else none) }}
 {%- endmacro %}
 
 
