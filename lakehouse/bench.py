@@ -187,8 +187,8 @@ def run_tool(tool: str, copies: int, timeout: float, memory_limit: float) -> Run
     output_path(tool, copies).parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DBT_TARGET_PATH": str(bench_dir() / "dbt-target")}
     log = bench_dir() / "logs" / f"{tool}_x{copies}.log"
-    untimed = tool in (PROJECT, ENGINE)  # the two Spark tools finish at any K; the ratio needs both
-    run = measure(command(tool, copies), log, float("inf") if untimed else timeout, memory_limit, env)
+    spark_tool = tool in (PROJECT, ENGINE)  # the two Spark tools finish at any K; the ratio needs both
+    run = measure(command(tool, copies), log, float("inf") if spark_tool else timeout, memory_limit, env)
     run.tool, run.copies = tool, copies
     print(f"K={copies}: {tool:<9} {run.status:<7} {run.wall_seconds:>8.1f} s {run.peak_gb:>6.2f} GB {run.detail}")
     return run

@@ -15,8 +15,8 @@ profiles.yml), then splits each node's wall time (run_results.json) into:
 and the query's task time (summed over tasks, so up to twice the wall time on 2 cores) into Spark's own SQL
 metrics: scan, shuffle write and fetch wait, sort, hash aggregation, and the rest of the tasks' time (projection,
 windows, joins, writing Parquet and its statistics). The N costliest stages of the run follow, with their
-operators, rows and bytes. The report is printed and kept in <LAKEHOUSE_HOME>/bench/profile_x<K>.txt; the
-event log in <LAKEHOUSE_HOME>/eventlog/.
+operators, rows and bytes. The report is printed and kept in <LAKEHOUSE_HOME>/bench/profile_run_x<K>.txt
+(with --build: profile_build_x<K>.txt); the event log in <LAKEHOUSE_HOME>/eventlog/.
 """
 
 import argparse

@@ -53,12 +53,17 @@
         {{ return(versions) }}
     {%- endif -%}
     {%- set relation = api.Relation.create(
-        database=node.database, schema=node.schema, identifier=node.identifier or node.alias
-    ) if node.resource_type == 'source' else api.Relation.create(
-        database=node.database, schema=node.schema, identifier=node.alias
+        database=node.database,
+        schema=node.schema,
+        identifier=(node.identifier or node.alias) if node.resource_type == 'source' else node.alias,
     ) -%}
-    {%- set history = run_query('describe history ' ~ relation ~ ' limit 1') -%}
-    {{ return([relation ~ '@' ~ history.rows[0]['version']]) }}
+    {{ return([relation ~ '@' ~ newest_commit(relation)['version']]) }}
+{%- endmacro %}
+
+
+{#- The newest entry of a Delta table's history: its version, operation and parameters. -#}
+{% macro newest_commit(relation) -%}
+    {{ return(run_query('describe history ' ~ relation ~ ' limit 1').rows[0]) }}
 {%- endmacro %}
 
 
@@ -68,7 +73,7 @@
     {%- if existing is none or not existing.is_delta -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set newest = run_query('describe history ' ~ relation ~ ' limit 1').rows[0] -%}
+    {%- set newest = newest_commit(relation) -%}
     {%- if newest['operation'] != 'SET TBLPROPERTIES' -%}
         {{ return(none) }}
     {%- endif -%}
