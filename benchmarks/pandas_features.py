@@ -83,7 +83,11 @@ WEATHER_SOURCE_COLUMNS = {
 def read_table(input_dir, table: str, columns: list[str]) -> pd.DataFrame:
     """A scaled bronze table: nullable integers and floats, Arrow-backed strings (pandas 3's default: a third of
     the memory of Python string objects), instants as naive UTC seconds."""
-    frame = pq.read_table(input_dir / table, columns=columns).to_pandas(types_mapper=PANDAS_TYPES.get)
+    return naive_seconds(pq.read_table(input_dir / table, columns=columns).to_pandas(types_mapper=PANDAS_TYPES.get))
+
+
+def naive_seconds(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every UTC instant of the frame as a naive datetime64[s]."""
     for column in frame.columns:
         if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
             frame[column] = frame[column].dt.tz_convert(None).astype("datetime64[s]")
@@ -153,6 +157,16 @@ def keep_latest_load(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
 
 def stage_flights(source: pd.DataFrame) -> pd.DataFrame:
     """models/staging/nycflights/stg_nycflights__flights.sql, the columns the features need."""
+    return latest_flights(stage_flight_rows(source))
+
+
+def latest_flights(flights: pd.DataFrame) -> pd.DataFrame:
+    """Staged flights, one row per flight_id, without the load metadata."""
+    return keep_latest_load(flights, ["flight_id"]).drop(columns=["batch_id", "loaded_at"])
+
+
+def stage_flight_rows(source: pd.DataFrame) -> pd.DataFrame:
+    """Staging row by row: every column but the deduplication."""
     flight_date = make_date(source["year"], source["month"], source["day"])
     flights = pd.DataFrame(
         {
@@ -177,7 +191,7 @@ def stage_flights(source: pd.DataFrame) -> pd.DataFrame:
         "flight_id",
         surrogate_key(flights["carrier_code"], flights["flight_number"], flights["origin_airport_code"], unix_seconds),
     )
-    return keep_latest_load(flights, ["flight_id"]).drop(columns=["batch_id", "loaded_at"])
+    return flights
 
 
 def stage_weather(source: pd.DataFrame) -> pd.DataFrame:
@@ -252,6 +266,14 @@ def features(flights: pd.DataFrame) -> pd.DataFrame:
     return departed[COLUMNS]
 
 
+def flight_features(flights: pd.DataFrame, weather: pd.DataFrame) -> pd.DataFrame:
+    """Staged flights and weather to the features: the weather join, the origin window, the departed flights."""
+    flights = join_weather(flights, weather[["airport_code", "observed_at", *WEATHER_COLUMNS]])
+    for column, values in origin_history(flights).items():
+        flights[column] = values
+    return features(flights)
+
+
 def write_parquet(frame: pd.DataFrame, path) -> None:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.set_column(
@@ -267,10 +289,7 @@ def main() -> None:
     started = time.monotonic()
     flights = stage_flights(read_table(args.input_dir, "flights", FLIGHT_COLUMNS))
     weather = stage_weather(read_table(args.input_dir, "weather", list(WEATHER_SOURCE_COLUMNS)))
-    flights = join_weather(flights, weather[["airport_code", "observed_at", *WEATHER_COLUMNS]])
-    for column, values in origin_history(flights).items():
-        flights[column] = values
-    output = features(flights)
+    output = flight_features(flights, weather)
     write_parquet(output, args.output)
     print(f"pandas: {len(output):,} flights -> {args.output} in {time.monotonic() - started:.1f} s")
 

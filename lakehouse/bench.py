@@ -1,7 +1,8 @@
 """The benchmark: staging and features at K copies of the year, by this project, by the same SQL in a bare
-Spark session, and by pandas and DuckDB.
+Spark session, and by pandas, DuckDB and Dask.
 
-    lakehouse bench [--copies 1 10 30] [--tools dbt spark-sql pandas duckdb] [--timeout 900] [--memory-limit-gb 20]
+    lakehouse bench [--copies 1 10 30] [--tools dbt spark-sql pandas duckdb dask] [--timeout 900]
+                    [--memory-limit-gb 20]
 
 For each K, smallest first: `lakehouse scale --copies K --export-dir` prepares the input, and `dbt compile`
 renders the models' SQL for spark-sql (neither is timed; see lakehouse/scale.py), then each tool does the same
@@ -13,10 +14,11 @@ work in its own process, one at a time:
              Spark session, from the Parquet export of those tables to one Parquet file: the engine's own speed,
              so dbt ÷ spark-sql is what the project adds;
 - pandas:    `python -m benchmarks.pandas_features`, from the Parquet export to a Parquet file;
-- duckdb:    `python -m benchmarks.duckdb_features`, likewise.
+- duckdb:    `python -m benchmarks.duckdb_features`, likewise;
+- dask:      `python -m benchmarks.dask_features`, likewise, on a LocalCluster of one worker process per core.
 
 Each run records its wall time and the peak resident memory of its whole process tree (JVMs included),
-sampled every 0.1 s. A run is stopped when it passes --memory-limit-gb, or (pandas and DuckDB) --timeout, and a
+sampled every 0.1 s. A run is stopped when it passes --memory-limit-gb, or (pandas, DuckDB, Dask) --timeout, and a
 tool that failed or was stopped is not run at larger K. At K=1 each baseline's output is checked against the
 project's features (benchmarks/check_features.py), so the comparison is of the same work. Results, logs,
 outputs and a chart land in <LAKEHOUSE_HOME>/bench/: results.json, logs/, out/, bench.png; the results of
@@ -41,7 +43,7 @@ from lakehouse.spark import ensure_metastore_free
 
 PROJECT = "dbt"
 ENGINE = "spark-sql"
-TOOLS = (PROJECT, ENGINE, "pandas", "duckdb")
+TOOLS = (PROJECT, ENGINE, "pandas", "duckdb", "dask")
 BASELINE = "pandas"
 # What earlier results.json files called a tool.
 FORMER_NAMES = {"spark": PROJECT}
@@ -280,7 +282,7 @@ def chart(runs: list[Run], flights_at: dict[int, int], path: Path) -> None:
         axis.set(xscale="log", yscale="log", xlabel="flights (millions)", ylabel=label)
         axis.grid(True, which="both", alpha=0.3)
     axes[0].legend(title="x = stopped or failed")
-    figure.suptitle("staging + features: dbt-on-Spark vs the same SQL in bare Spark vs pandas vs DuckDB (one machine)")
+    figure.suptitle("staging + features: dbt-on-Spark, the same SQL in bare Spark, pandas, DuckDB, Dask (one machine)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -292,7 +294,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS))
     parser.add_argument("--seed", type=int, default=0, help="seed of the scale jitter")
     parser.add_argument(
-        "--timeout", type=float, default=900, help="stop a pandas or DuckDB run after this many seconds (900)"
+        "--timeout", type=float, default=900, help="stop a pandas, DuckDB or Dask run after this many seconds (900)"
     )
     parser.add_argument("--memory-limit-gb", type=float, default=20, help="stop a run above this peak RSS (20)")
     args = parser.parse_args(argv)
