@@ -56,7 +56,7 @@ train: jars
 score: jars
 	$(BIN)/python ml/score.py
 
-# dbt-on-Spark against bare Spark SQL, pandas, DuckDB and Dask on K copies of the year (lakehouse/bench.py); after `make run`.
+# dbt-on-Spark against bare Spark SQL, pandas, DuckDB and Dask on K copies of the year (lakehouse/bench/benchmark.py); after `make run`.
 # COPIES="1 10 30 300" adds the 101-million-flight run (about an hour more on 2 cores).
 COPIES ?= 1 10 30
 bench: jars

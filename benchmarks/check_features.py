@@ -18,7 +18,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from benchmarks.contract import COLUMNS, KEY, MEAN_COLUMNS
-from lakehouse.features import FEATURES_TABLE
+from lakehouse.ml.features import features_table
 from lakehouse.spark import get_spark
 
 SAMPLE_ROWS = 5
@@ -86,12 +86,12 @@ def compare(
     return comparison, joined.where(both & any_differs).select(KEY, *side_by_side)
 
 
-def check(spark: SparkSession, output: Path, features_table: str = FEATURES_TABLE) -> Comparison:
-    project, baseline = spark.table(features_table), spark.read.parquet(str(output))
+def check(spark: SparkSession, output: Path, table: str) -> Comparison:
+    project, baseline = spark.table(table), spark.read.parquet(str(output))
     columns = project.columns if set(project.columns) <= set(baseline.columns) else COLUMNS
     comparison, sample = compare(project.select(*columns), baseline.select(*columns), columns)
     print(
-        f"{features_table}: {comparison.project_rows:,} rows; {output}: {comparison.baseline_rows:,} rows,"
+        f"{table}: {comparison.project_rows:,} rows; {output}: {comparison.baseline_rows:,} rows,"
         f" {comparison.baseline_keys:,} distinct {KEY}; only in the project {comparison.only_in_project:,},"
         f" only in the baseline {comparison.only_in_baseline:,}"
     )
@@ -107,10 +107,10 @@ def check(spark: SparkSession, output: Path, features_table: str = FEATURES_TABL
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", type=Path, help="the baseline's Parquet file")
-    parser.add_argument("--features-table", default=FEATURES_TABLE)
+    parser.add_argument("--features-table", help="default: the year's flight_features")
     args = parser.parse_args()
     spark = get_spark("benchmark-check")
-    sys.exit(0 if check(spark, args.output, args.features_table).matches else 1)
+    sys.exit(0 if check(spark, args.output, args.features_table or features_table()).matches else 1)
 
 
 if __name__ == "__main__":

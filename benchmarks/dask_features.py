@@ -36,7 +36,7 @@ from benchmarks.pandas_features import (
     stage_flight_rows,
     stage_weather,
 )
-from lakehouse.paths import state_home
+from lakehouse.paths import scratch_dir
 
 WORKERS = psutil.cpu_count(logical=True) or 1
 # Two fifths of the machine's memory per worker (2 workers: 19 GB of 24), under the benchmark's 20 GB limit.
@@ -72,7 +72,7 @@ def main() -> None:
         n_workers=WORKERS,
         threads_per_worker=1,
         memory_limit=MEMORY_PER_WORKER,
-        local_directory=state_home() / "tmp" / "dask",
+        local_directory=scratch_dir() / "dask",
         dashboard_address=None,
     )
     with cluster, Client(cluster):

@@ -113,7 +113,8 @@ flights as (
 
     select
         surrogate_key(
-            carrier_code, flight_number, origin_airport_code, cast(epoch(scheduled_departure_at) as bigint)
+            carrier_code, flight_number, origin_airport_code,
+            coalesce(cast(cast(epoch(scheduled_departure_at) as bigint) as varchar), cast(flight_date as varchar))
         ) as flight_id,
         *,
         departure_hhmm is null as is_cancelled,

@@ -186,10 +186,13 @@ def stage_flight_rows(source: pd.DataFrame) -> pd.DataFrame:
     )
     flights["actual_departure_at"] = flights["scheduled_departure_at"] + minutes(flights["departure_delay_minutes"])
     unix_seconds = ((flights["scheduled_departure_at"] - np.datetime64(0, "s")) // SECOND).astype("Int64")
+    # An unreadable scheduled time keeps the date in the key, as in staging.
+    when, unreadable = unix_seconds.astype(STRING), unix_seconds.isna()
+    when[unreadable] = flights.loc[unreadable, "flight_date"].dt.strftime("%Y-%m-%d")
     flights.insert(
         0,
         "flight_id",
-        surrogate_key(flights["carrier_code"], flights["flight_number"], flights["origin_airport_code"], unix_seconds),
+        surrogate_key(flights["carrier_code"], flights["flight_number"], flights["origin_airport_code"], when),
     )
     return flights
 

@@ -13,7 +13,7 @@ import warnings
 from dbt.flags import get_flags
 from dbt.plugins.manager import dbtPlugin
 
-from lakehouse.project import PROJECT_NAME
+from lakehouse.project import project_name
 
 # The dbt commands that open a connection; the rest (parse, ls, docs serve, clean, deps) never touch Spark.
 CONNECTING_COMMANDS = {
@@ -33,7 +33,7 @@ CONNECTING_COMMANDS = {
 
 class MetastoreGuard(dbtPlugin):
     def initialize(self) -> None:
-        if self.project_name != PROJECT_NAME or get_flags().WHICH not in CONNECTING_COMMANDS:
+        if self.project_name != project_name() or get_flags().WHICH not in CONNECTING_COMMANDS:
             return
         if "pyspark.sql" in sys.modules and sys.modules["pyspark.sql"].SparkSession.getActiveSession() is not None:
             return  # dbt runs inside a process that already has the session (the tests): nothing to open

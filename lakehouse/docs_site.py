@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lakehouse.cli import run
+from lakehouse.entry import run
 from lakehouse.errors import BrowserMissingError, InputMissingError, ServerError
 from lakehouse.paths import PROJECT_ROOT
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from lakehouse.errors import DeltaJarsMissingError
-from lakehouse.paths import state_home
+from lakehouse.paths import ivy_dir, jar_dir
 
 # delta-spark for Spark 4.2 / Scala 2.13; the newest on Maven Central is 4.4.0 (pip's delta-spark is pinned equal).
 DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
@@ -41,35 +41,30 @@ PROVIDED_BY_SPARK = [
 ]
 
 
-def jar_dir() -> Path:
-    return state_home() / "jars"
-
-
 def delta_jar_present() -> bool:
     return any(jar_dir().glob("io.delta_delta-spark_*.jar"))
 
 
 def ensure_delta_jars() -> None:
     if not delta_jar_present():
-        raise DeltaJarsMissingError(f"Delta jars not found in {jar_dir()}: run `make install` (or `lakehouse jars`)")
+        raise DeltaJarsMissingError(f"Delta jars not found in {jar_dir()}: run `make jars` (or `lakehouse jars`)")
 
 
 def fetch_delta_jars() -> list[Path]:
     """Resolve the Delta jars with Spark's Ivy into the state folder; a no-op when they are there."""
     if delta_jar_present():
         return sorted(jar_dir().glob("*.jar"))
-    ivy_dir = state_home() / "ivy"
     spark = (
         SparkSession.builder.master("local[1]")
         .appName("lakehouse-fetch-jars")
         .config("spark.jars.packages", DELTA_PACKAGE)
         .config("spark.jars.excludes", ",".join(PROVIDED_BY_SPARK))
-        .config("spark.jars.ivy", str(ivy_dir))
+        .config("spark.jars.ivy", str(ivy_dir()))
         .config("spark.ui.enabled", "false")
         .getOrCreate()
     )
     spark.stop()
-    resolved = sorted((ivy_dir / "jars").glob("*.jar"))
+    resolved = sorted((ivy_dir() / "jars").glob("*.jar"))
     if not any(jar.name.startswith("io.delta_delta-spark_") for jar in resolved):
         raise DeltaJarsMissingError(f"Ivy did not resolve {DELTA_PACKAGE}: check access to Maven Central and rerun")
     staging = jar_dir().with_name("jars.partial")
@@ -88,6 +83,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from lakehouse.cli import run
+    from lakehouse.entry import run
 
     run(main)

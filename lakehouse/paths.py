@@ -1,8 +1,9 @@
-"""Where the project and its runtime state live.
+"""Where the project and its runtime state live: every folder the project writes, named once, here.
 
 Everything the project writes at run time (warehouse, metastore, Ivy cache, unpacked inputs, logs) goes under one
 folder, LAKEHOUSE_HOME, which defaults to `.lakehouse` in the project root. A relative LAKEHOUSE_HOME is taken
-relative to the project root, as dbt (which runs from the root) takes it.
+relative to the project root, as dbt (which runs from the root) takes it. The warehouse and the metastore's
+location are settings of profiles.yml (`server_side_parameters`), under the same folder.
 """
 
 import os
@@ -24,3 +25,61 @@ def landing_dir() -> Path:
 
 def metastore_dir() -> Path:
     return state_home() / "metastore_db"
+
+
+def jar_dir() -> Path:
+    """The Delta jars and their dependencies, fetched once from Maven Central (`lakehouse jars`)."""
+    return state_home() / "jars"
+
+
+def ivy_dir() -> Path:
+    return state_home() / "ivy"
+
+
+def scratch_dir() -> Path:
+    """Spark's local directories (shuffle and spill files), and Dask's in the benchmark."""
+    return state_home() / "tmp"
+
+
+def server_dir(name: str) -> Path:
+    """A background server's pid file and log."""
+    return state_home() / "servers" / name
+
+
+def metastore_holder_file() -> Path:
+    """Which server holds the embedded metastore while it runs (its pid, name, title and dbt target)."""
+    return state_home() / "servers" / "metastore_holder.json"
+
+
+def model_dir() -> Path:
+    """The model store: one folder per trained model version."""
+    return state_home() / "models"
+
+
+def tracking_dir() -> Path:
+    """MLflow's store: its database and the runs' artifacts."""
+    return state_home() / "mlflow"
+
+
+def bench_dir() -> Path:
+    """The benchmark's inputs, outputs, logs and results, and the build profiles."""
+    return state_home() / "bench"
+
+
+def eventlog_dir() -> Path:
+    """Spark's event logs of profiled builds."""
+    return state_home() / "eventlog"
+
+
+def reports_dir() -> Path:
+    return state_home() / "reports"
+
+
+def error_log() -> Path:
+    """The whole trace of every unexpected failure, one line of which the user saw."""
+    return state_home() / "logs" / "lakehouse.log"
+
+
+def manifest_cache_dir() -> Path:
+    """dbt's manifest as the Python side reads it, one folder per state of the project (lakehouse/project.py)."""
+    return state_home() / "manifests"

@@ -1,12 +1,36 @@
-"""Settings the dbt project owns and the Python side must agree with (read from dbt_project.yml)."""
+"""What the dbt project says, read by the Python side instead of copied: its vars (dbt_project.yml), and from
+its manifest (`dbt parse`) the relation of every model and source, and the columns of a model with their meta.
+
+The manifest comes from an in-process `dbt parse` with the same `--vars` (no Spark, no connection), cached
+under the state folder and keyed on the project's files, the vars and dbt's version: the first call after a
+change costs a parse, every later one reads a JSON file. DBT_PROJECT_DIR, which dbt reads too, points both at
+another copy of the project.
+"""
+
+import hashlib
+import json
+import os
+from functools import cache
+from importlib.metadata import version as package_version
+from pathlib import Path
 
 import yaml
 
-from lakehouse.paths import PROJECT_ROOT
+from lakehouse.errors import LakehouseError
+from lakehouse.paths import PROJECT_ROOT, manifest_cache_dir
+
+# The model ml/ learns from and the benchmark checks against.
+FEATURES_MODEL = "flight_features"
+# The folders and files that a parse reads (dbt_project.yml's paths) besides dbt_project.yml itself.
+PARSED_PATHS = ("model-paths", "seed-paths", "macro-paths", "test-paths")
+
+
+def project_dir() -> Path:
+    return Path(os.environ.get("DBT_PROJECT_DIR") or PROJECT_ROOT)
 
 
 def _project() -> dict:
-    with (PROJECT_ROOT / "dbt_project.yml").open() as project_file:
+    with (project_dir() / "dbt_project.yml").open() as project_file:
         return yaml.safe_load(project_file)
 
 
@@ -14,10 +38,91 @@ def project_var(name: str) -> str:
     return _project()["vars"][name]
 
 
-PROJECT_NAME = _project()["name"]
+def project_vars() -> dict:
+    return dict(_project()["vars"])
 
 
-def layer_schema(layer: str, copies: int | None = None) -> str:
-    """A layer's schema (raw, staging, features, ...), or its twin built on K copies of the year: the rule of
-    macros/generate_schema_name.sql and of the sources' schema, for the dbt var `copies`."""
-    return f"{layer}_x{copies}" if copies else layer
+def project_name() -> str:
+    return _project()["name"]
+
+
+def _parse_inputs() -> list[Path]:
+    project = _project()
+    roots = [project_dir() / folder for key in PARSED_PATHS for folder in project.get(key, [])]
+    files = [project_dir() / "dbt_project.yml", PROJECT_ROOT / "profiles.yml"]
+    return files + sorted(path for root in roots if root.is_dir() for path in root.rglob("*") if path.is_file())
+
+
+def _cache_key(vars_json: str) -> str:
+    digest = hashlib.sha256(f"{package_version('dbt-core')}\n{vars_json}\n".encode())
+    for path in _parse_inputs():
+        digest.update(f"{path.relative_to(project_dir()) if path.is_relative_to(project_dir()) else path}\n".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def manifest(copies: int | None = None, **dbt_vars) -> dict:
+    """target/manifest.json of `dbt parse --vars '{copies: K, ...}'` (copies unset: the year), from the cache when
+    the project has not changed since."""
+    vars_json = json.dumps({**({"copies": copies} if copies else {}), **dbt_vars}, sort_keys=True)
+    return _manifest(str(project_dir()), vars_json, _cache_key(vars_json))
+
+
+@cache
+def _manifest(project: str, vars_json: str, key: str) -> dict:
+    cached = manifest_cache_dir() / key / "manifest.json"
+    if not cached.exists():
+        _parse(Path(project), vars_json, cached.parent)
+    return json.loads(cached.read_text())
+
+
+def _parse(project: Path, vars_json: str, target: Path) -> None:
+    from dbt.cli.main import dbtRunner
+
+    argv = ["parse", "--project-dir", str(project), "--profiles-dir", str(PROJECT_ROOT), "--quiet"]
+    argv += ["--target-path", str(target), "--log-path", str(target / "logs"), "--vars", vars_json]
+    result = dbtRunner().invoke(argv)
+    if not result.success:
+        raise LakehouseError(f"`dbt parse` of {project} failed: {result.exception}; run `dbt parse` to see why")
+
+
+def _node(manifest_: dict, resource: str, name: str) -> dict:
+    project = manifest_["metadata"]["project_name"]
+    key = f"{resource}.{project}.{name}"
+    found = manifest_["nodes" if resource != "source" else "sources"].get(key)
+    if found is None:
+        raise LakehouseError(f"the dbt project has no {resource} {name}: run `dbt parse` and check its name")
+    return found
+
+
+def model_relation(model: str, copies: int | None = None) -> str:
+    """schema.table of a model as dbt builds it with these vars (its schema rule applied)."""
+    return _node(manifest(copies), "model", model)["relation_name"]
+
+
+def model_checksum(model: str, copies: int | None = None) -> str:
+    """dbt's checksum of the model's SQL file: which version of the model a table was built by."""
+    return _node(manifest(copies), "model", model)["checksum"]["checksum"]
+
+
+def source_relation(source: str, table: str, copies: int | None = None, **dbt_vars) -> str:
+    """schema.table of a source as the models read it with these vars."""
+    return _node(manifest(copies, **dbt_vars), "source", f"{source}.{table}")["relation_name"]
+
+
+def model_columns(model: str) -> dict[str, dict]:
+    """A model's documented columns in yml order, each with its description and meta."""
+    return _node(manifest(), "model", model)["columns"]
+
+
+def column_meta(model: str) -> dict[str, dict]:
+    """Each documented column's meta (top-level or under config), in yml order."""
+    return {
+        name: {**column.get("meta", {}), **column.get("config", {}).get("meta", {})}
+        for name, column in model_columns(model).items()
+    }
+
+
+def columns_from(model: str, *origins: str) -> list[str]:
+    """A model's columns whose meta `from` is one of these (for flight_features: staging, weather, ...)."""
+    return [name for name, meta in column_meta(model).items() if meta.get("from") in origins]

@@ -6,6 +6,7 @@ block so that the loader, ml/ and the servers run with the same Delta catalog, w
 
 import errno
 import fcntl
+import json
 import os
 import time
 from pathlib import Path
@@ -14,10 +15,9 @@ import jinja2
 import yaml
 from pyspark.sql import SparkSession
 
-from lakehouse.daemons import METASTORE_OWNERS
 from lakehouse.errors import LakehouseError, MetastoreLockedError
 from lakehouse.jars import ensure_delta_jars
-from lakehouse.paths import PROJECT_ROOT, STATE_HOME_VARIABLE, metastore_dir, state_home
+from lakehouse.paths import PROJECT_ROOT, STATE_HOME_VARIABLE, metastore_dir, metastore_holder_file, state_home
 
 PROFILES_FILE = PROJECT_ROOT / "profiles.yml"
 PROFILE_NAME = "nycflights"
@@ -91,6 +91,18 @@ def _metastore_held_elsewhere(lock_file: Path) -> bool:
         return False
 
 
+def _server_holding_metastore() -> dict | None:
+    """The server that said it holds the metastore (lakehouse/servers/daemons.py), if it is still alive."""
+    try:
+        holder = json.loads(metastore_holder_file().read_text())
+        os.kill(holder["pid"], 0)
+    except (FileNotFoundError, ValueError, KeyError, ProcessLookupError):
+        return None
+    except PermissionError:
+        pass  # alive, someone else's
+    return holder
+
+
 def ensure_metastore_free(grace_seconds: float = 10.0) -> None:
     """Fail with one line, not a Derby stack trace, when another JVM has the embedded metastore open.
 
@@ -98,12 +110,11 @@ def ensure_metastore_free(grace_seconds: float = 10.0) -> None:
     whether someone else holds it, without touching the database. A JVM that is just exiting (the one a
     finished `dbt build` leaves behind for a moment) gets a few seconds to let go.
     """
-    for server, target in METASTORE_OWNERS.items():
-        if server.pid() is not None:
-            raise MetastoreLockedError(
-                f"the {server.title} is running and holds the metastore: use --target {target}, "
-                f"or stop it with `lakehouse {server.name} stop`"
-            )
+    if (holder := _server_holding_metastore()) is not None:
+        raise MetastoreLockedError(
+            f"the {holder['title']} is running and holds the metastore: use --target {holder['target']}, "
+            f"or stop it with `lakehouse {holder['name']} stop`"
+        )
     lock_file = metastore_dir() / "dbex.lck"
     deadline = time.monotonic() + grace_seconds
     while lock_file.exists() and _metastore_held_elsewhere(lock_file):

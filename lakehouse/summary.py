@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from lakehouse import model_store
+from lakehouse.ml import model_store
 from lakehouse.paths import PROJECT_ROOT
 from lakehouse.spark import delta_version, get_spark
 
@@ -71,7 +71,7 @@ def model_results() -> list[str]:
     version_dir = model_store.latest_version_dir()
     if version_dir is None:
         return ["model: none yet (`python ml/train.py`)"]
-    from lakehouse.tracking import tracking_uri  # imports mlflow: only when there is a model to point at
+    from lakehouse.ml.tracking import tracking_uri  # imports mlflow: only when there is a model to point at
 
     metadata = model_store.read_metadata(version_dir)
     by_score = sorted(metadata["test_metrics"].items(), key=lambda item: -item[1]["roc_auc"])

@@ -1,5 +1,5 @@
 {#-
-    True when a bronze table's loader proved that it holds each natural key once (lakehouse/duplicate_free.py
+    True when a bronze table's loader proved that it holds each natural key once (lakehouse/ingest/duplicate_free.py
     records the Delta version it checked as a table property) and no commit since then changed its data: only
     property changes, OPTIMIZE and VACUUM, which keep the rows. Staging then skips its deduplication. False at
     parse time and in unit tests, which bring rows of their own, and whenever in doubt.

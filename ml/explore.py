@@ -18,36 +18,29 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from lakehouse.cli import run
-from lakehouse.features import LABEL, read_features
-from lakehouse.paths import state_home
+from lakehouse.entry import run
+from lakehouse.ml.features import columns_from, feature_roles, read_features
+from lakehouse.paths import reports_dir
 from lakehouse.spark import get_spark
-
-HISTORY_FEATURES = [
-    "origin_prior_departure_count",
-    "origin_prior_mean_delay_minutes",
-    "origin_prior_delayed_share",
-    "route_prior_departed_count",
-    "route_prior_delay_rate",
-]
 
 
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--output", type=Path, default=state_home() / "reports" / "flight_features_profile.png")
+    parser.add_argument("--output", type=Path, default=reports_dir() / "flight_features_profile.png")
     args = parser.parse_args(argv)
 
+    label, history = feature_roles().label, columns_from("origin_history", "route_history")
     spark = get_spark("ml-explore")
     features, version = read_features(spark)
     flights = features.pandas_api()
-    flights[LABEL] = flights[LABEL].astype(int)
+    flights[label] = flights[label].astype(int)
 
     # Each line below is a Spark job; only the small results come back as pandas objects.
-    class_balance = flights[LABEL].value_counts(normalize=True).sort_index().to_pandas()
+    class_balance = flights[label].value_counts(normalize=True).sort_index().to_pandas()
     missing_share = flights.isnull().mean().sort_values(ascending=False).to_pandas()
-    by_hour = flights.groupby("scheduled_hour")[LABEL].mean().sort_index().to_pandas()
-    by_carrier = flights.groupby("carrier_code")[LABEL].mean().sort_values().to_pandas()
-    correlation = flights[HISTORY_FEATURES + [LABEL]].astype(float).corr()[LABEL].drop(LABEL).to_pandas()
+    by_hour = flights.groupby("scheduled_hour")[label].mean().sort_index().to_pandas()
+    by_carrier = flights.groupby("carrier_code")[label].mean().sort_values().to_pandas()
+    correlation = flights[history + [label]].astype(float).corr()[label].drop(label).to_pandas()
 
     print(f"flight_features version {version}: {len(flights):,} flights")
     print(f"delayed share: {class_balance.get(1, 0.0):.3f}")

@@ -16,17 +16,18 @@ from datetime import date
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from lakehouse import evaluation, model_store
-from lakehouse.cli import run
+from lakehouse.entry import run
 from lakehouse.errors import LakehouseError
-from lakehouse.features import KEY, Split, features_table, in_period, model_input, read_features
-from lakehouse.project import layer_schema
+from lakehouse.ml import evaluation, model_store
+from lakehouse.ml.features import Split, feature_roles, features_table, in_period, model_input, read_features
+from lakehouse.project import source_relation
 from lakehouse.spark import delta_version, get_spark
 
 
 def predictions_table(copies: int | None = None) -> str:
-    """Where scores of the year's features land, or (K) of the features built on K copies of it."""
-    return f"{layer_schema('ml', copies)}.predictions"
+    """Where scores of the year's features land, or (K) of the features built on K copies of it: the source
+    `ml.predictions` of the dbt project."""
+    return source_relation("ml", "predictions", copies)
 
 
 def scored_table(metadata: dict, copies: int | None) -> str:
@@ -59,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     if flight_count == 0:
         raise LakehouseError(f"{table} has no flights from {start} to {end}: pick dates with flights")
 
+    key = feature_roles().key
     predictions = evaluation.from_model(model.transform(flights)).select(
-        KEY,
+        key,
         F.col(evaluation.P_DELAYED).alias("delay_probability"),
         (F.col(evaluation.P_DELAYED) >= metadata["threshold"]).alias("is_predicted_delayed"),
         F.lit(metadata["model_version"]).alias("model_version"),
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     (
         DeltaTable.forName(spark, target)
         .alias("existing")
-        .merge(predictions.alias("scored"), f"existing.{KEY} = scored.{KEY}")
+        .merge(predictions.alias("scored"), f"existing.{key} = scored.{key}")
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()
         .execute()

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import dataset
-from lakehouse.jars import delta_jar_present, jar_dir
-from lakehouse.paths import PROJECT_ROOT, STATE_HOME_VARIABLE
+from lakehouse.ingest import dataset
+from lakehouse.jars import delta_jar_present
+from lakehouse.paths import PROJECT_ROOT, STATE_HOME_VARIABLE, jar_dir
 
 SLICE_MONTHS = {"1", "2", "3"}
+# ml/train.py on the slice: train January, tune February, test March, a one-point grid.
+SLICE_SPLIT = ["--validation-from", "2013-02-01", "--test-from", "2013-03-01", "--quick"]
 
 
 def _ensure_jars() -> Path:
@@ -84,7 +86,7 @@ def dbt(spark, tmp_path_factory):
 @pytest.fixture(scope="session")
 def built(spark, dbt, slice_dir):
     """The slice loaded into bronze and `dbt build` run once over it."""
-    from lakehouse.ingest import ingest
+    from lakehouse.ingest.loader import ingest
 
     ingest(spark, ["flights", "weather"], slice_dir)
     return dbt("build")
@@ -165,10 +167,10 @@ def running(server: str, env: dict[str, str], *start_args: str):
 @pytest.fixture(scope="session")
 def local_fingerprint(spark, built) -> tuple[int, int]:
     """flight_features built by the default (local session) target: the reference the other targets must match."""
-    from lakehouse.features import FEATURES_TABLE
+    from lakehouse.ml.features import features_table
     from lakehouse.summary import fingerprint_query
 
-    return tuple(spark.sql(fingerprint_query(FEATURES_TABLE)).first())
+    return tuple(spark.sql(fingerprint_query(features_table())).first())
 
 
 # flight_features and everything upstream of it, without the tests: how the other targets prove they build the same.

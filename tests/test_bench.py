@@ -5,8 +5,8 @@ import json
 import sys
 from dataclasses import asdict
 
-from lakehouse import profile
-from lakehouse.bench import GB, Run, chart, measure, table, with_earlier_results
+from lakehouse.bench import profile
+from lakehouse.bench.benchmark import GB, Run, chart, measure, table, with_earlier_results
 
 # A child that starts a grandchild holding about 300 MB, so only the whole tree's memory reaches it.
 GRANDCHILD_HOLDS_300_MB = """

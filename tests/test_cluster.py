@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.features import FEATURES_TABLE
-from tests.conftest import MODELS_AND_SEEDS, dbt_command, run_child, running, venv_command
-from tests.test_ml import SLICE_SPLIT
+from lakehouse.ml.features import features_table
+from tests.conftest import MODELS_AND_SEEDS, SLICE_SPLIT, dbt_command, run_child, running, venv_command
 
 TRAIN = [sys.executable, "ml/train.py", *SLICE_SPLIT]
 
@@ -18,7 +17,7 @@ def features_fingerprint(env: dict[str, str]) -> tuple[int, int]:
     """flight_features' row count and checksum, from `lakehouse summary --checksums` on the given target."""
     summary = run_child([venv_command("lakehouse"), "summary", "--checksums"], env)
     assert summary.returncode == 0, summary.stderr[-3000:]
-    row = next(line.split() for line in summary.stdout.splitlines() if line.startswith(FEATURES_TABLE))
+    row = next(line.split() for line in summary.stdout.splitlines() if line.startswith(features_table()))
     return int(row[2].replace(",", "")), int(row[4])
 
 

@@ -3,7 +3,7 @@
 import pytest
 from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
 
-from lakehouse.features import FEATURES_TABLE
+from lakehouse.ml.features import features_table
 from lakehouse.summary import fingerprint_query
 from tests.conftest import MODELS_AND_SEEDS, dbt_command, run_child, running, venv_command
 
@@ -21,8 +21,8 @@ def test_connect_target_builds_the_same_features_as_the_local_target(connect, lo
 
     remote = RemoteSparkSession.builder.remote(f"sc://127.0.0.1:{connect['LAKEHOUSE_CONNECT_PORT']}").create()
     try:
-        assert tuple(remote.sql(fingerprint_query(FEATURES_TABLE)).first()) == local_fingerprint
-        assert remote.sql(f"describe detail {FEATURES_TABLE}").first()["format"] == "delta"
+        assert tuple(remote.sql(fingerprint_query(features_table())).first()) == local_fingerprint
+        assert remote.sql(f"describe detail {features_table()}").first()["format"] == "delta"
     finally:
         remote.stop()
 

@@ -5,7 +5,8 @@ refresh."""
 import json
 from pathlib import Path
 
-from lakehouse.ingest import ingest
+from lakehouse.ingest.loader import ingest
+from lakehouse.spark import delta_version
 from lakehouse.summary import LAYERS, stored_tables
 
 SLICE_MONTHS = ["2013-01", "2013-02", "2013-03"]
@@ -19,10 +20,6 @@ def relations(spark):
 
 def through(month):
     return json.dumps({"features_through_month": month})
-
-
-def delta_version(spark, table):
-    return spark.sql(f"describe history {table} limit 1").first()["version"]
 
 
 def test_build_passes_every_node_without_warnings(built):

@@ -30,8 +30,8 @@ SHARED_DEFINITIONS = {
     "origin_prior_departure_count",
     "origin_prior_mean_delay_minutes",
     "origin_prior_delayed_share",
-    "route_prior_departed_count",
-    "route_prior_delay_rate",
+    "route_prior_departure_count",
+    "route_prior_delayed_share",
 }
 UPSTREAM = {
     f"source.{PROJECT}.nycflights.flights",

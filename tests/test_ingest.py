@@ -3,9 +3,10 @@ replace instead of duplicating, and bad input ends in one line that names the fi
 
 import pytest
 
-from lakehouse import duplicate_free
 from lakehouse.errors import InputUnreadableError
-from lakehouse.ingest import ingest
+from lakehouse.ingest import duplicate_free
+from lakehouse.ingest.loader import ingest
+from lakehouse.spark import delta_version
 from tests.conftest import lakehouse_command
 
 SCHEMA = "raw_ingest_test"
@@ -73,7 +74,7 @@ def test_bronze_carries_load_metadata_and_is_partitioned(spark, dirty_dir):
 
 def test_a_rerun_replaces_instead_of_duplicating(spark, dirty_dir):
     ingest(spark, ["flights"], dirty_dir, raw_schema=SCHEMA)
-    version_before = spark.sql(f"describe history {SCHEMA}.flights limit 1").first()["version"]
+    version_before = delta_version(spark, f"{SCHEMA}.flights")
     [result] = ingest(spark, ["flights"], dirty_dir, raw_schema=SCHEMA)
 
     assert result.delta_version == version_before + 1

@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import re
+import shutil
 from datetime import date
 
 import mlflow
@@ -10,13 +11,12 @@ import pytest
 from pyspark.ml.classification import GBTClassifier
 from pyspark.sql import functions as F
 
-from lakehouse import model_store
 from lakehouse.errors import LakehouseError, ModelMissingError
-from lakehouse.features import Split, in_fixed_layout, in_period, model_input, read_features, split_rows
-from lakehouse.tracking import EXPERIMENT, use_project_store
-from tests.conftest import PROJECT_ROOT
+from lakehouse.ml import model_store
+from lakehouse.ml.features import Split, in_fixed_layout, in_period, model_input, read_features, split_rows
+from lakehouse.ml.tracking import EXPERIMENT, use_project_store
+from tests.conftest import PROJECT_ROOT, SLICE_SPLIT
 
-SLICE_SPLIT = ["--validation-from", "2013-02-01", "--test-from", "2013-03-01", "--quick"]
 JANUARY, MARCH = (None, date(2013, 2, 1)), (date(2013, 3, 1), date(2013, 4, 1))
 
 
@@ -184,7 +184,8 @@ def test_the_summary_reports_tables_tests_model_and_where_to_look(trained, dbt, 
 
 
 def test_an_unexpected_failure_ends_in_one_line_with_the_trace_in_the_log(lakehouse_home, capsys):
-    from lakehouse.cli import error_log, run
+    from lakehouse.entry import run
+    from lakehouse.paths import error_log
 
     def broken(argv):
         raise ValueError("no such thing\nand a second line nobody needs")
@@ -194,3 +195,41 @@ def test_an_unexpected_failure_ends_in_one_line_with_the_trace_in_the_log(lakeho
     message = capsys.readouterr().err
     assert message == f"error: ValueError: no such thing (full trace in {error_log()})\n"
     assert "Traceback" in error_log().read_text() and "a second line nobody needs" in error_log().read_text()
+
+
+def test_a_feature_added_in_sql_and_yml_alone_is_trained_on(spark, built, tmp_path, monkeypatch):
+    """The manifest is the contract: a new numeric column in flight_features.sql and its yml entry with its role,
+    in a copy of the project (built into its own schema), reaches the model without a line of Python."""
+    from dbt.cli.main import dbtRunner
+
+    project = tmp_path / "project"
+    for folder in ("models", "macros", "seeds", "tests/dbt"):
+        shutil.copytree(PROJECT_ROOT / folder, project / folder)
+    settings = (PROJECT_ROOT / "dbt_project.yml").read_text()
+    (project / "dbt_project.yml").write_text(settings.replace("+schema: features\n", "+schema: features_added\n"))
+    model_sql = project / "models" / "features" / "flight_features.sql"
+    hour = "hour(departed.scheduled_departure_at) as scheduled_hour,\n"
+    model_sql.write_text(
+        model_sql.read_text().replace(hour, hour + "minute(departed.scheduled_departure_at) as scheduled_minute,\n")
+    )
+    model_yml = project / "models" / "features" / "_features__models.yml"
+    entry = "      - name: scheduled_hour\n"
+    added = (
+        "      - name: scheduled_minute\n        data_type: int\n        meta: {role: numeric, from: staging}\n"
+        "        description: Minutes past the hour of the scheduled departure.\n"
+    )
+    model_yml.write_text(model_yml.read_text().replace(entry, added + entry))
+    monkeypatch.setenv("DBT_PROJECT_DIR", str(project))
+
+    built_copy = dbtRunner().invoke(
+        ["run", "--select", "flight_features", "--project-dir", str(project), "--profiles-dir", str(PROJECT_ROOT)]
+        + ["--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")]
+    )
+    assert built_copy.success, built_copy.exception
+    metadata = train.main(SLICE_SPLIT)
+
+    assert metadata["features_table"] == "features_added.flight_features"
+    assert "scheduled_minute" in metadata["feature_columns"]["numeric"]
+    model = model_store.PipelineModel.load(str(model_store.models_dir() / metadata["model_version"] / "pipeline"))
+    assembler = next(stage for stage in model.stages if type(stage).__name__ == "VectorAssembler")
+    assert "scheduled_minute" in assembler.getInputCols()

@@ -12,14 +12,19 @@ import pyarrow as pa
 import pyarrow.dataset
 import pytest
 
-from lakehouse import dataset
-from lakehouse.ingest import ingest
-from lakehouse.scale import COPY_SHIFT_DAYS, FLIGHT_NUMBER_STRIDE, JITTER_MINUTES, scale, scaled_schema
+from lakehouse.ingest import dataset
+from lakehouse.ingest.loader import ingest
+from lakehouse.ingest.scale import COPY_SHIFT_DAYS, FLIGHT_NUMBER_STRIDE, JITTER_MINUTES, scale, scaled_schema
 
 # Bronze of its own, so that this module neither needs nor disturbs the `raw` schema other tests build on.
 RAW_SCHEMA = "raw_scale_test"
 COPIES = 3
-SCALED = scaled_schema(COPIES, RAW_SCHEMA)
+
+
+def scaled_raw() -> str:
+    return scaled_schema(COPIES, RAW_SCHEMA)
+
+
 EDGE_DAYS = {(1, 1), (1, 2), (3, 9), (3, 10), (3, 11), (11, 2), (11, 3), (11, 4), (12, 30), (12, 31)}
 
 
@@ -51,19 +56,19 @@ def rows(spark, table):
 
 def test_scaled_flights_are_k_copies_of_bronze(spark, scaled):
     bronze = rows(spark, f"{RAW_SCHEMA}.flights")
-    per_copy = spark.table(f"{SCALED}.flights").groupBy("_copy").count().collect()
+    per_copy = spark.table(f"{scaled_raw()}.flights").groupBy("_copy").count().collect()
     assert {row["_copy"]: row["count"] for row in per_copy} == {copy: bronze for copy in range(COPIES)}
-    assert scaled[0][f"{SCALED}.flights"].rows == COPIES * bronze
+    assert scaled[0][f"{scaled_raw()}.flights"].rows == COPIES * bronze
 
 
 def test_quarantine_is_the_bronze_one(spark, scaled):
-    assert rows(spark, f"{SCALED}.quarantine") == rows(spark, f"{RAW_SCHEMA}.quarantine")
+    assert rows(spark, f"{scaled_raw()}.quarantine") == rows(spark, f"{RAW_SCHEMA}.quarantine")
 
 
 def test_copy_zero_is_bronze_unchanged(spark, scaled):
     for table in ("flights", "weather"):
         bronze = spark.table(f"{RAW_SCHEMA}.{table}")
-        copy_zero = spark.table(f"{SCALED}.{table}").where("_copy = 0").drop("_copy")
+        copy_zero = spark.table(f"{scaled_raw()}.{table}").where("_copy = 0").drop("_copy")
         assert copy_zero.exceptAll(bronze).count() == 0, table
         assert bronze.exceptAll(copy_zero).count() == 0, table
 
@@ -71,7 +76,7 @@ def test_copy_zero_is_bronze_unchanged(spark, scaled):
 @pytest.fixture(scope="module")
 def copies_beside_originals(spark, scaled):
     """A query over each row of copies 1.. beside the bronze row it was made from, each with its own weather."""
-    for schema in (SCALED, RAW_SCHEMA):
+    for schema in (scaled_raw(), RAW_SCHEMA):
         spark.sql(f"""
             select
                 flights.*,
@@ -87,7 +92,7 @@ def copies_beside_originals(spark, scaled):
     def query(measures: str):
         return spark.sql(f"""
             select count(*) as matched, {measures}
-            from {SCALED}_flights as copy
+            from {scaled_raw()}_flights as copy
             inner join {RAW_SCHEMA}_flights as original
                 on copy.carrier = original.carrier
                 and copy.flight = original.flight + copy._copy * {FLIGHT_NUMBER_STRIDE}
@@ -120,7 +125,7 @@ def test_each_copy_is_the_year_52_weeks_later_on_the_same_weekday_with_small_jit
 
 
 def test_weather_is_one_observation_per_hour_and_moves_with_the_flights(spark, copies_beside_originals):
-    weather = spark.table(f"{SCALED}.weather")
+    weather = spark.table(f"{scaled_raw()}.weather")
     assert weather.count() == weather.select("origin", "time_hour").distinct().count()
     checks = copies_beside_originals("""
         count_if(original.has_weather and not copy.has_weather) as lost,
@@ -136,7 +141,7 @@ def test_weather_is_one_observation_per_hour_and_moves_with_the_flights(spark, c
 
 def test_staged_flight_keys_are_unique_and_keep_the_source_hour(spark, dbt, scaled):
     """dbt's own staging SQL, compiled for K copies (`--vars '{copies: K}'`) and run here, so no table is built."""
-    shared_day = spark.table(f"{SCALED}.flights").where("year = 2013 and month = 12 and day = 31")
+    shared_day = spark.table(f"{scaled_raw()}.flights").where("year = 2013 and month = 12 and day = 31")
     assert shared_day.select("_copy").distinct().count() == 2  # copy 0's 31 December and copy 1's 1 January
     scaled_vars = json.dumps({"raw_schema": RAW_SCHEMA, "copies": COPIES})
     compiled = dbt("compile", "--select", "stg_nycflights__flights", "--vars", scaled_vars).result.results[0].node
@@ -155,7 +160,7 @@ def test_export_writes_every_row_as_parquet_with_utc_microseconds(spark, scaled)
     results, export_dir = scaled
     for table in ("flights", "weather"):
         files = pyarrow.dataset.dataset(export_dir / table, format="parquet")
-        assert files.count_rows() == results[f"{SCALED}.{table}"].rows, table
+        assert files.count_rows() == results[f"{scaled_raw()}.{table}"].rows, table
         assert files.schema.field("time_hour").type == pa.timestamp("us", tz="UTC"), table
 
 
@@ -171,7 +176,7 @@ def test_rerun_with_the_same_copies_and_seed_changes_nothing(spark, scaled):
 
 
 def test_rerun_with_another_seed_replaces_the_copies(spark, scaled):
-    table = f"{SCALED}.flights"
+    table = f"{scaled_raw()}.flights"
     before = scaled[0][table]
     [flights, _] = scale(spark, COPIES, seed=1, raw_schema=RAW_SCHEMA)
     assert not flights.unchanged
@@ -182,9 +187,9 @@ def test_rerun_with_another_seed_replaces_the_copies(spark, scaled):
 
 
 def test_staging_skips_its_deduplication_only_while_the_loads_are_proven_single(spark, dbt, scaled):
-    """Copies of a bronze year without duplicates have none either, and say so (lakehouse/duplicate_free.py);
+    """Copies of a bronze year without duplicates have none either, and say so (lakehouse/ingest/duplicate_free.py);
     once anything appends to the table, staging ranks the copies of each flight again and keeps one."""
-    table = f"{SCALED}.flights"
+    table = f"{scaled_raw()}.flights"
     scaled_vars = json.dumps({"raw_schema": RAW_SCHEMA, "copies": COPIES})
 
     def staging_sql() -> str:

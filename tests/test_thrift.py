@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from pyhive import hive
 
-from lakehouse.features import FEATURES_TABLE
+from lakehouse.ml.features import features_table
 from lakehouse.paths import PROJECT_ROOT
 from lakehouse.summary import LAYERS, fingerprint_query
 from tests.conftest import dbt_command, run_child, running, venv_command
@@ -57,7 +57,7 @@ def test_thrift_target_builds_the_same_features_as_the_local_target(thrift, loca
     built = run_child(dbt_command("build", "--target", "thrift", artifacts=tmp_path), thrift)
     assert built.returncode == 0, built.stdout[-3000:]
     assert "ERROR=0" in built.stdout
-    assert tuple(query(thrift, fingerprint_query(FEATURES_TABLE))[0]) == local_fingerprint
+    assert tuple(query(thrift, fingerprint_query(features_table()))[0]) == local_fingerprint
 
 
 def test_a_session_run_while_the_server_holds_the_metastore_gets_one_line(thrift, tmp_path):
@@ -163,4 +163,4 @@ def test_a_server_killed_mid_build_leaves_every_table_whole_and_a_rerun_complete
     rerun = run_child(dbt_command("retry", "--target", "thrift", artifacts=tmp_path / "killed"), thrift)
     assert rerun.returncode == 0, rerun.stdout[-3000:]
     assert "ERROR=0" in rerun.stdout
-    assert tuple(query(thrift, fingerprint_query(FEATURES_TABLE))[0]) == local_fingerprint
+    assert tuple(query(thrift, fingerprint_query(features_table()))[0]) == local_fingerprint

@@ -18,7 +18,7 @@ with
 
 flights as (
 
-    select * from {{ ref('int_flights_joined_aircraft_and_route') }}
+    select * from {{ ref('int_flights_joined_aircraft') }}
 
 ),
 
@@ -76,8 +76,8 @@ final as (
         origin_history.origin_prior_departure_count,
         origin_history.origin_prior_mean_delay_minutes,
         origin_history.origin_prior_delayed_share,
-        route_history.route_prior_departed_count,
-        route_history.route_prior_delay_rate,
+        route_history.route_prior_departure_count,
+        route_history.route_prior_delayed_share,
         {{ is_delayed('departed.departure_delay_minutes') }} as is_delayed,
         departed.flight_date,
         trunc(departed.flight_date, 'MM') as flight_month,

@@ -1,9 +1,6 @@
 {#-
     Each flight with the weather observed at its origin in the hour of its scheduled departure.
-    A view, not a table: flight_features reads it once, and writing every flight's columns only to read them
-    back costs more than it saves (80 s of a 430 s build at 10M flights).
 -#}
-{{ config(materialized='view') }}
 
 with
 

@@ -1,7 +1,10 @@
 {#-
     For each route and month: the delay rate of the route's departed flights in all earlier months. A flight
-    takes the row of its own month, which by construction holds nothing of that month or later.
+    takes the row of its own month, which by construction holds nothing of that month or later. A table: one
+    small row per route and month, kept for a warm build to reuse.
 -#}
+{{ config(materialized='table') }}
+
 with
 
 flights as (
@@ -46,8 +49,8 @@ final as (
     select
         route_code,
         month_start_date,
-        coalesce(prior_departed_count, 0) as route_prior_departed_count,
-        prior_delayed_count / prior_departed_count as route_prior_delay_rate
+        coalesce(prior_departed_count, 0) as route_prior_departure_count,
+        prior_delayed_count / prior_departed_count as route_prior_delayed_share
 
     from cumulative
 

@@ -34,8 +34,10 @@ renamed as (
 keyed as (
 
     select
+        {#- an unreadable scheduled time keeps the date in the key: the same flight number on two days stays two -#}
         {{ surrogate_key([
-            'carrier_code', 'flight_number', 'origin_airport_code', 'unix_seconds(scheduled_departure_at)',
+            'carrier_code', 'flight_number', 'origin_airport_code',
+            'coalesce(cast(unix_seconds(scheduled_departure_at) as string), cast(flight_date as string))',
         ]) }} as flight_id,
         *
 

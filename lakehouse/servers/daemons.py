@@ -5,6 +5,7 @@ its pid file is only trusted while that process is alive: a server killed with S
 behind, which reads as "not running".
 """
 
+import json
 import os
 import signal
 import socket
@@ -15,17 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lakehouse.errors import ServerError
-from lakehouse.paths import state_home
+from lakehouse.paths import metastore_holder_file, server_dir
 
 
 @dataclass(frozen=True)
 class Daemon:
     name: str
     title: str
+    # The dbt target that reaches a server which boots the embedded metastore and holds it while it runs.
+    metastore_target: str | None = None
 
     @property
     def run_dir(self) -> Path:
-        return state_home() / "servers" / self.name
+        return server_dir(self.name)
 
     @property
     def pid_file(self) -> Path:
@@ -59,6 +62,9 @@ class Daemon:
                 start_new_session=True,
             )
         self.pid_file.write_text(str(process.pid))
+        if self.metastore_target:
+            holder = {"pid": process.pid, "name": self.name, "title": self.title, "target": self.metastore_target}
+            metastore_holder_file().write_text(json.dumps(holder))
         return process
 
     def wait_until_ready(self, process: subprocess.Popen, ready: Callable[[], bool], timeout: float) -> None:
@@ -89,6 +95,8 @@ class Daemon:
             while _alive(pid):
                 time.sleep(0.2)
         self.pid_file.unlink(missing_ok=True)
+        if self.metastore_target:
+            metastore_holder_file().unlink(missing_ok=True)
         return True
 
     def last_error(self) -> str:
@@ -100,12 +108,10 @@ class Daemon:
         return lines[-1] if lines else "no output"
 
 
-THRIFT = Daemon("thrift", "Thrift server")
-CONNECT = Daemon("connect", "Spark Connect server")
+THRIFT = Daemon("thrift", "Thrift server", metastore_target="thrift")
+CONNECT = Daemon("connect", "Spark Connect server", metastore_target="connect")
 MASTER = Daemon("master", "standalone master")
 WORKER = Daemon("worker", "standalone worker")
-# The servers that boot the embedded metastore and hold it for as long as they run, with the target that uses them.
-METASTORE_OWNERS = {THRIFT: "thrift", CONNECT: "connect"}
 
 
 def _alive(pid: int) -> bool:

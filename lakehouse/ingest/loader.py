@@ -18,9 +18,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
 
-from lakehouse import dataset, duplicate_free
-from lakehouse.bronze_schemas import BRONZE_TABLES
 from lakehouse.errors import InputMissingError, InputUnreadableError
+from lakehouse.ingest import dataset, duplicate_free
+from lakehouse.ingest.bronze_schemas import BRONZE_TABLES
 from lakehouse.project import project_var
 from lakehouse.spark import delta_version, get_spark
 
@@ -195,6 +195,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from lakehouse.cli import run
+    from lakehouse.entry import run
 
     run(main)

@@ -5,7 +5,7 @@ Spark session, and by pandas, DuckDB and Dask.
                     [--memory-limit-gb 20]
 
 For each K, smallest first: `lakehouse scale --copies K --export-dir` prepares the input, and `dbt compile`
-renders the models' SQL for spark-sql (neither is timed; see lakehouse/scale.py), then each tool does the same
+renders the models' SQL for spark-sql (neither is timed; see lakehouse/ingest/scale.py), then each tool does the same
 work in its own process, one at a time:
 
 - dbt:       `dbt run --select +flight_features --full-refresh --vars '{copies: K}'`, the project's own models,
@@ -37,8 +37,9 @@ from pathlib import Path
 import psutil
 
 from lakehouse.errors import LakehouseError
-from lakehouse.features import features_table
-from lakehouse.paths import PROJECT_ROOT, state_home
+from lakehouse.ml.features import features_table
+from lakehouse.paths import PROJECT_ROOT, bench_dir
+from lakehouse.project import manifest
 from lakehouse.spark import ensure_metastore_free
 
 PROJECT = "dbt"
@@ -59,10 +60,6 @@ class Run:
     wall_seconds: float | None = None
     peak_gb: float | None = None
     detail: str = ""
-
-
-def bench_dir() -> Path:
-    return state_home() / "bench"
 
 
 def input_dir(copies: int) -> Path:
@@ -158,7 +155,8 @@ def prepare(copies: int, seed: int, tools: list[str]) -> None:
     """The scaled bronze tables and their Parquet export (a re-run with the same K and seed is quick), and for
     spark-sql the models' SQL as dbt compiles it."""
     print(f"K={copies}: preparing the input (lakehouse scale --copies {copies})", flush=True)
-    argv = [sys.executable, "-m", "lakehouse.scale", "--copies", str(copies), "--seed", str(seed)]
+    manifest()  # the baselines' columns come from it (benchmarks/contract.py): parsed here, untimed, if need be
+    argv = [sys.executable, "-m", "lakehouse.ingest.scale", "--copies", str(copies), "--seed", str(seed)]
     argv += ["--export-dir", str(input_dir(copies))]
     untimed(argv, f"scale_x{copies}", f"lakehouse scale --copies {copies}")
     if ENGINE in tools:
@@ -325,6 +323,6 @@ def with_earlier_results(flights_at: dict[int, int], runs: list[Run]) -> tuple[d
 
 
 if __name__ == "__main__":
-    from lakehouse.cli import run
+    from lakehouse.entry import run
 
     run(main)

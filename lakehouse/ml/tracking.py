@@ -5,20 +5,15 @@ Open it with:
 """
 
 import os
-from pathlib import Path
 
 # No usage telemetry from a machine that may not reach the internet.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import mlflow  # noqa: E402
 
-from lakehouse.paths import state_home  # noqa: E402
+from lakehouse.paths import tracking_dir  # noqa: E402
 
 EXPERIMENT = "flight_delay"
-
-
-def tracking_dir() -> Path:
-    return state_home() / "mlflow"
 
 
 def tracking_uri() -> str:

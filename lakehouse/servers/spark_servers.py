@@ -25,10 +25,10 @@ from urllib.parse import urlsplit
 
 from pyspark.find_spark_home import _find_spark_home
 
-from lakehouse.daemons import CONNECT, MASTER, THRIFT, WORKER, Daemon, port_answers, port_is_free
 from lakehouse.errors import ServerError
 from lakehouse.jars import ensure_delta_jars
-from lakehouse.paths import state_home
+from lakehouse.paths import scratch_dir
+from lakehouse.servers.daemons import CONNECT, MASTER, THRIFT, WORKER, Daemon, port_answers, port_is_free
 from lakehouse.spark import ensure_metastore_free, spark_conf, target_output
 
 SPARK_HOME = Path(_find_spark_home())
@@ -209,7 +209,7 @@ def start_cluster() -> None:
         lambda: [spark_class, "org.apache.spark.deploy.master.Master", *_options(master_options)],
         lambda: port_answers(master.host, master.port) and port_answers(master_ui.host, master_ui.port),
     )
-    local_dirs = state_home() / "tmp"
+    local_dirs = scratch_dir()
     local_dirs.mkdir(parents=True, exist_ok=True)
     worker_options = {
         "--host": master.host,

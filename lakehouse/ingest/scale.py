@@ -29,12 +29,12 @@ the bronze one, so that the sources' tests find it.
 
 Each scaled table records its copies, seed and source (table and Delta version) in its table properties, set
 once it is complete: a re-run with the same ones leaves it as it is, any other run replaces it. Copies of a
-source without duplicate loads have none either, and say so for staging (lakehouse/duplicate_free.py).
+source without duplicate loads have none either, and say so for staging (lakehouse/ingest/duplicate_free.py).
 
 `--export-dir DIR` also writes the scaled tables as Parquet files, DIR/flights/ and DIR/weather/ (every bronze
 column, timestamps as UTC microseconds), the input that the pandas and DuckDB baselines in benchmarks/ read.
 
-    python -m lakehouse.scale --copies K [--seed S] [--export-dir DIR]
+    python -m lakehouse.ingest.scale --copies K [--seed S] [--export-dir DIR]
 """
 
 import argparse
@@ -45,11 +45,11 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from lakehouse import duplicate_free
-from lakehouse.bronze_schemas import BRONZE_TABLES
 from lakehouse.errors import InputUnreadableError, LakehouseError, TableMissingError
-from lakehouse.ingest import PARTITION_COLUMNS, QUARANTINE_TABLE
-from lakehouse.project import layer_schema, project_var
+from lakehouse.ingest import duplicate_free
+from lakehouse.ingest.bronze_schemas import BRONZE_TABLES
+from lakehouse.ingest.loader import PARTITION_COLUMNS, QUARANTINE_TABLE
+from lakehouse.project import project_var, source_relation
 from lakehouse.spark import delta_version, get_spark
 
 COPY_SHIFT_DAYS = 52 * 7
@@ -83,8 +83,10 @@ class ScaleResult:
 
 
 def scaled_schema(copies: int, raw_schema: str | None = None) -> str:
-    """Where K copies of the bronze schema live, the source schema of `dbt build --vars '{copies: K}'`."""
-    return layer_schema(raw_schema or project_var("raw_schema"), copies)
+    """Where K copies of the bronze schema live: the source schema of `dbt build --vars '{copies: K}'`, as the
+    sources' yml names it."""
+    dbt_vars = {"raw_schema": raw_schema} if raw_schema not in (None, project_var("raw_schema")) else {}
+    return source_relation("nycflights", "flights", copies, **dbt_vars).partition(".")[0]
 
 
 def recorded_recipe(spark: SparkSession, table: str) -> Recipe | None:
@@ -187,7 +189,7 @@ def check_flight_numbers(bronze: DataFrame, source: str) -> None:
     if highest >= FLIGHT_NUMBER_STRIDE:
         raise InputUnreadableError(
             f"{source} has flight number {highest}, and copies keep their keys apart by adding multiples of"
-            f" {FLIGHT_NUMBER_STRIDE}: raise FLIGHT_NUMBER_STRIDE in lakehouse/scale.py"
+            f" {FLIGHT_NUMBER_STRIDE}: raise FLIGHT_NUMBER_STRIDE in lakehouse/ingest/scale.py"
         )
 
 
@@ -313,6 +315,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from lakehouse.cli import run
+    from lakehouse.entry import run
 
     run(main)

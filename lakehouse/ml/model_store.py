@@ -7,13 +7,13 @@ from pathlib import Path
 from pyspark.ml import PipelineModel
 
 from lakehouse.errors import ModelMissingError
-from lakehouse.paths import state_home
+from lakehouse.paths import model_dir
 
 MODEL_NAME = "flight_delay"
 
 
 def models_dir() -> Path:
-    return state_home() / "models" / MODEL_NAME
+    return model_dir() / MODEL_NAME
 
 
 def _versions(complete_only: bool) -> list[int]:

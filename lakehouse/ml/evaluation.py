@@ -42,10 +42,19 @@ def best_threshold(scored: DataFrame) -> float:
     return max(f1, key=f1.get)
 
 
+def _binary() -> BinaryClassificationEvaluator:
+    # numBins=0: exact areas; down-sampled curves depend on how rows fall into partitions.
+    return BinaryClassificationEvaluator(rawPredictionCol=P_DELAYED, numBins=0)
+
+
+def roc_auc(scored: DataFrame) -> float:
+    """The one metric tuning compares, alone (metrics() computes all of them, at a threshold)."""
+    return _binary().evaluate(scored, {_binary().metricName: "areaUnderROC"})
+
+
 def metrics(scored: DataFrame, threshold: float) -> dict[str, float]:
     labelled = scored.withColumn("prediction", (F.col(P_DELAYED) >= threshold).cast("double")).cache()
-    # numBins=0: exact areas; down-sampled curves depend on how rows fall into partitions.
-    binary = BinaryClassificationEvaluator(rawPredictionCol=P_DELAYED, numBins=0)
+    binary = _binary()
     multiclass = MulticlassClassificationEvaluator(metricLabel=1.0)
     summary = labelled.agg(
         F.avg((F.col(P_DELAYED) - F.col("label")) ** 2).alias("brier"), F.avg("label").alias("base_rate")

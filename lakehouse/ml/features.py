@@ -1,5 +1,10 @@
 """Reading features.flight_features (or its twin on K copies of the year, features_x<K>) for ml/: by table
-name, optionally at a Delta version, prepared the same way for training and scoring."""
+name, optionally at a Delta version, prepared the same way for training and scoring.
+
+The table's name and what each of its columns is to the model come from dbt's manifest (lakehouse/project.py):
+the relation dbt builds, and each column's `meta` in models/features/_features__models.yml. A new feature is
+its SQL and its yml entry; nothing here names a column.
+"""
 
 import math
 from dataclasses import asdict, dataclass
@@ -9,48 +14,70 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.errors import LakehouseError, TableMissingError
-from lakehouse.project import layer_schema
+from lakehouse.project import FEATURES_MODEL, column_meta, model_relation
+from lakehouse.project import columns_from as project_columns_from
 from lakehouse.spark import delta_version
+
+ROLES = ("key", "label", "split_time", "categorical", "numeric", "unused")
+SPLIT_DATE = "split_date"
+# Rows per training partition: the year is 2 partitions, 30 copies of it 41.
+ROWS_PER_TRAINING_PARTITION = 250_000
 
 
 def features_table(copies: int | None = None) -> str:
     """flight_features as `dbt build` writes it, on the year or (`--vars '{copies: K}'`) on K copies of it."""
-    return f"{layer_schema('features', copies)}.flight_features"
+    return model_relation(FEATURES_MODEL, copies)
 
 
-FEATURES_TABLE = features_table()
-KEY = "flight_id"
-LABEL = "is_delayed"
-CATEGORICAL = ["carrier_code", "origin_airport_code", "destination_airport_code", "aircraft_type", "engine_type"]
-NUMERIC = [
-    "month_of_year",
-    "day_of_week",
-    "scheduled_hour",
-    "distance_miles",
-    "engine_count",
-    "seat_count",
-    "aircraft_age_years",
-    "temperature_f",
-    "dewpoint_f",
-    "relative_humidity",
-    "wind_direction_degrees",
-    "wind_speed_mph",
-    "wind_gust_mph",
-    "precipitation_inches",
-    "pressure_millibars",
-    "visibility_miles",
-    "origin_prior_departure_count",
-    "origin_prior_mean_delay_minutes",
-    "origin_prior_delayed_share",
-    "route_prior_departed_count",
-    "route_prior_delay_rate",
-]
-SPLIT_DATE = "split_date"
-# Rates over an empty history are null; with the history's count beside them (0), 0 says the same and keeps
-# the column usable when a training window has no history at all (a route's first month, January).
-ZERO_WITHOUT_HISTORY = ["origin_prior_mean_delay_minutes", "origin_prior_delayed_share", "route_prior_delay_rate"]
-# Rows per training partition: the year is 2 partitions, 30 copies of it 41.
-ROWS_PER_TRAINING_PARTITION = 250_000
+@dataclass(frozen=True)
+class FeatureRoles:
+    """flight_features' columns by what the model does with them, in the yml's order."""
+
+    key: str
+    label: str
+    split_time: str
+    categorical: list[str]
+    numeric: list[str]
+    zero_when_null: list[str]  # numerics whose null means "none yet" (0), not "unknown" (the median)
+
+    @property
+    def numeric_inputs(self) -> list[str]:
+        """The numerics as model_input() passes them to the pipeline's Imputer, which writes the plain names."""
+        return [f"{name}_value" for name in self.numeric]
+
+    def as_metadata(self) -> dict:
+        return asdict(self)
+
+
+def columns_from(*origins: str) -> list[str]:
+    """flight_features' columns whose meta `from` is one of these (staging, weather, origin_history, ...)."""
+    return project_columns_from(FEATURES_MODEL, *origins)
+
+
+def feature_roles() -> FeatureRoles:
+    by_role: dict[str, list[str]] = {role: [] for role in ROLES}
+    zero_when_null = []
+    for name, meta in column_meta(FEATURES_MODEL).items():
+        if meta.get("role") not in ROLES:
+            raise LakehouseError(
+                f"{FEATURES_MODEL}.{name} has no meta role in its yml: give it one of {', '.join(ROLES)}"
+            )
+        by_role[meta["role"]].append(name)
+        if meta.get("when_null") == 0:
+            zero_when_null.append(name)
+    for role in ("key", "label", "split_time"):
+        if len(by_role[role]) != 1:
+            raise LakehouseError(
+                f"{FEATURES_MODEL} needs exactly one column with meta role {role}, not {by_role[role]}"
+            )
+    return FeatureRoles(
+        key=by_role["key"][0],
+        label=by_role["label"][0],
+        split_time=by_role["split_time"][0],
+        categorical=by_role["categorical"],
+        numeric=by_role["numeric"],
+        zero_when_null=zero_when_null,
+    )
 
 
 def read_features(
@@ -113,7 +140,7 @@ def month_start(day: date, months: int = 0) -> date:
 
 
 def last_flight_date(features: DataFrame) -> date:
-    return features.agg(F.max("flight_date")).first()[0]
+    return features.agg(F.max(feature_roles().split_time)).first()[0]
 
 
 def in_period(rows: DataFrame, start: date | None, end: date) -> DataFrame:
@@ -129,17 +156,18 @@ def split_rows(rows: DataFrame, split: Split) -> dict[str, DataFrame]:
 def model_input(features: DataFrame) -> DataFrame:
     """The columns the pipeline reads: categoricals with an explicit 'unknown', numerics as double (suffixed
     `_value`: the pipeline's Imputer writes the clean names), a 0/1 label, and the date the split uses."""
+    roles = feature_roles()
     return features.select(
-        KEY,
-        F.col("flight_date").alias(SPLIT_DATE),
-        *[F.coalesce(F.col(name), F.lit("unknown")).alias(name) for name in CATEGORICAL],
+        roles.key,
+        F.col(roles.split_time).alias(SPLIT_DATE),
+        *[F.coalesce(F.col(name), F.lit("unknown")).alias(name) for name in roles.categorical],
         *[
-            (F.coalesce(F.col(name), F.lit(0)) if name in ZERO_WITHOUT_HISTORY else F.col(name))
+            (F.coalesce(F.col(name), F.lit(0)) if name in roles.zero_when_null else F.col(name))
             .cast("double")
-            .alias(f"{name}_value")
-            for name in NUMERIC
+            .alias(value)
+            for name, value in zip(roles.numeric, roles.numeric_inputs, strict=True)
         ],
-        F.col(LABEL).cast("double").alias("label"),
+        F.col(roles.label).cast("double").alias("label"),
     )
 
 
@@ -148,4 +176,5 @@ def in_fixed_layout(rows: DataFrame) -> DataFrame:
     partition by partition (the GBT's candidate splits, the Imputer's medians), so without this a rebuilt table
     with identical rows trains a different model from the same seed."""
     partitions = max(1, math.ceil(rows.count() / ROWS_PER_TRAINING_PARTITION))
-    return rows.repartition(partitions, KEY).sortWithinPartitions(KEY)
+    key = feature_roles().key
+    return rows.repartition(partitions, key).sortWithinPartitions(key)

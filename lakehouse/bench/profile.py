@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 
 from lakehouse.errors import LakehouseError
-from lakehouse.paths import PROJECT_ROOT, state_home
+from lakehouse.paths import PROJECT_ROOT, bench_dir, eventlog_dir
 from lakehouse.spark import ensure_metastore_free
 
 EVENT_LOG_VARIABLE = "LAKEHOUSE_EVENT_LOG"
@@ -44,10 +44,6 @@ TASK_METRICS = {
     "time in aggregation build": ("aggregate", 1e3),
 }
 TASK_COLUMNS = ["scan", "shuffle", "sort", "aggregate", "other"]
-
-
-def event_log_dir() -> Path:
-    return state_home() / "eventlog"
 
 
 @dataclass
@@ -230,10 +226,10 @@ def report(run_results: dict, directory: Path, top_stages: int) -> str:
 
 def profile(copies: int | None, selection: str, top_stages: int, build: bool = False) -> str:
     ensure_metastore_free()
-    logs = event_log_dir()
+    logs = eventlog_dir()
     shutil.rmtree(logs, ignore_errors=True)
     logs.mkdir(parents=True)
-    target = state_home() / "bench" / "profile-target"
+    target = bench_dir() / "profile-target"
     dbt = str(Path(sys.executable).with_name("dbt"))
     argv = [dbt, "build"] if build else [dbt, "run", "--select", selection, "--full-refresh"]
     argv += ["--target-path", str(target)]
@@ -258,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stages", type=int, default=12, help="how many of the costliest stages to list")
     args = parser.parse_args(argv)
     text = profile(args.copies, args.select, args.stages, args.build)
-    output = state_home() / "bench" / f"profile_{'build' if args.build else 'run'}_x{args.copies or 1}.txt"
+    output = bench_dir() / f"profile_{'build' if args.build else 'run'}_x{args.copies or 1}.txt"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text + "\n")
     print(text)
@@ -266,6 +262,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from lakehouse.cli import run
+    from lakehouse.entry import run
 
     run(main)

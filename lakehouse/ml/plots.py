@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from pyspark.sql import DataFrame  # noqa: E402
 
-from lakehouse.evaluation import P_DELAYED  # noqa: E402
+from lakehouse.ml.evaluation import P_DELAYED  # noqa: E402
 
 SAMPLE_ROWS = 200_000
 
