@@ -34,7 +34,7 @@ renamed as (
 keyed as (
 
     select
-        {#- an unreadable scheduled time keeps the date in the key: the same flight number on two days stays two -#}
+        -- An unreadable scheduled time keeps the date in the key: one flight number on two days stays two keys.
         {{ surrogate_key([
             'carrier_code', 'flight_number', 'origin_airport_code',
             'coalesce(cast(unix_seconds(scheduled_departure_at) as string), cast(flight_date as string))',
