@@ -18,6 +18,7 @@ from pyspark.sql import SparkSession
 from lakehouse.errors import LakehouseError, MetastoreLockedError
 from lakehouse.jars import ensure_delta_jars
 from lakehouse.paths import PROJECT_ROOT, STATE_HOME_VARIABLE, metastore_dir, metastore_holder_file, state_home
+from lakehouse.processes import alive
 
 PROFILES_FILE = PROJECT_ROOT / "profiles.yml"
 PROFILE_NAME = "nycflights"
@@ -95,12 +96,9 @@ def _server_holding_metastore() -> dict | None:
     """The server that said it holds the metastore (lakehouse/servers/daemons.py), if it is still alive."""
     try:
         holder = json.loads(metastore_holder_file().read_text())
-        os.kill(holder["pid"], 0)
-    except (FileNotFoundError, ValueError, KeyError, ProcessLookupError):
+    except (FileNotFoundError, ValueError):
         return None
-    except PermissionError:
-        pass  # alive, someone else's
-    return holder
+    return holder if isinstance(holder.get("pid"), int) and alive(holder["pid"]) else None
 
 
 def ensure_metastore_free(grace_seconds: float = 10.0) -> None:

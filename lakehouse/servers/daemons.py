@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lakehouse.errors import ServerError
 from lakehouse.paths import metastore_holder_file, server_dir
+from lakehouse.processes import alive
 
 
 @dataclass(frozen=True)
@@ -121,13 +122,7 @@ def _alive(pid: int) -> bool:
             return False
     except ChildProcessError:
         pass  # not our child: started by another `lakehouse` process
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return alive(pid)
 
 
 def _signal_group(pid: int, signal_number: int) -> None:
