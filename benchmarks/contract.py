@@ -11,7 +11,7 @@ too, never copied.
 import argparse
 from pathlib import Path
 
-from lakehouse.project import FEATURES_MODEL, column_meta, columns_from, model_columns, project_var
+from lakehouse.project import FEATURES_MODEL, columns_from, feature_roles, model_columns, project_var
 
 SOURCE_TIMEZONE = project_var("source_timezone")
 DELAY_THRESHOLD_MINUTES = int(project_var("delay_threshold_minutes"))
@@ -19,7 +19,7 @@ ORIGIN_HISTORY_HOURS = int(project_var("origin_history_hours"))
 
 # flight_features' columns that staging, the weather join and the origin window produce, in the model's order.
 COLUMNS = columns_from(FEATURES_MODEL, "staging", "weather", "origin_history")
-KEY = next(name for name, meta in column_meta(FEATURES_MODEL).items() if meta.get("role") == "key")
+KEY = feature_roles().key
 WEATHER_COLUMNS = columns_from(FEATURES_MODEL, "weather")
 HISTORY_COLUMNS = columns_from(FEATURES_MODEL, "origin_history")
 # Averages (the window's double columns): equal to within this much, as summation order may differ; every

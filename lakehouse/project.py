@@ -10,6 +10,7 @@ another copy of the project.
 import hashlib
 import json
 import os
+from dataclasses import asdict, dataclass
 from functools import cache
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -21,6 +22,8 @@ from lakehouse.paths import PROJECT_ROOT, manifest_cache_dir
 
 # The model ml/ learns from and the benchmark checks against.
 FEATURES_MODEL = "flight_features"
+# What a flight_features column can be to the model (its meta `role` in the yml).
+ROLES = ("key", "label", "split_time", "categorical", "numeric", "unused")
 # The folders and files that a parse reads (dbt_project.yml's paths) besides dbt_project.yml itself.
 PARSED_PATHS = ("model-paths", "seed-paths", "macro-paths", "test-paths")
 
@@ -126,3 +129,49 @@ def column_meta(model: str) -> dict[str, dict]:
 def columns_from(model: str, *origins: str) -> list[str]:
     """A model's columns whose meta `from` is one of these (for flight_features: staging, weather, ...)."""
     return [name for name, meta in column_meta(model).items() if meta.get("from") in origins]
+
+
+@dataclass(frozen=True)
+class FeatureRoles:
+    """flight_features' columns by what the model does with them, in the yml's order."""
+
+    key: str
+    label: str
+    split_time: str
+    categorical: list[str]
+    numeric: list[str]
+    zero_when_null: list[str]  # numerics whose null means "none yet" (0), not "unknown" (the median)
+
+    @property
+    def numeric_inputs(self) -> list[str]:
+        """The numerics as model_input() passes them to the pipeline's Imputer, which writes the plain names."""
+        return [f"{name}_value" for name in self.numeric]
+
+    def as_metadata(self) -> dict:
+        return asdict(self)
+
+
+def feature_roles() -> FeatureRoles:
+    by_role: dict[str, list[str]] = {role: [] for role in ROLES}
+    zero_when_null = []
+    for name, meta in column_meta(FEATURES_MODEL).items():
+        if meta.get("role") not in ROLES:
+            raise LakehouseError(
+                f"{FEATURES_MODEL}.{name} has no meta role in its yml: give it one of {', '.join(ROLES)}"
+            )
+        by_role[meta["role"]].append(name)
+        if meta.get("when_null") == 0:
+            zero_when_null.append(name)
+    for role in ("key", "label", "split_time"):
+        if len(by_role[role]) != 1:
+            raise LakehouseError(
+                f"{FEATURES_MODEL} needs exactly one column with meta role {role}, not {by_role[role]}"
+            )
+    return FeatureRoles(
+        key=by_role["key"][0],
+        label=by_role["label"][0],
+        split_time=by_role["split_time"][0],
+        categorical=by_role["categorical"],
+        numeric=by_role["numeric"],
+        zero_when_null=zero_when_null,
+    )

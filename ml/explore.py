@@ -19,8 +19,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from lakehouse.entry import run
-from lakehouse.ml.features import columns_from, feature_roles, read_features
+from lakehouse.ml.features import columns_from, read_features
 from lakehouse.paths import reports_dir
+from lakehouse.project import feature_roles
 from lakehouse.spark import get_spark
 
 

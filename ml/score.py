@@ -19,8 +19,8 @@ from pyspark.sql import functions as F
 from lakehouse.entry import run
 from lakehouse.errors import LakehouseError
 from lakehouse.ml import evaluation, model_store
-from lakehouse.ml.features import Split, feature_roles, features_table, in_period, model_input, read_features
-from lakehouse.project import source_relation
+from lakehouse.ml.features import Split, features_table, in_period, model_input, read_features
+from lakehouse.project import feature_roles, source_relation
 from lakehouse.spark import delta_version, get_spark
 
 

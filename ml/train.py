@@ -22,7 +22,7 @@ from pyspark.ml.tuning import ParamGridBuilder
 
 from lakehouse.entry import run
 from lakehouse.ml import evaluation, training
-from lakehouse.ml.features import feature_roles
+from lakehouse.project import feature_roles
 from lakehouse.spark import get_spark
 
 SEED = 13

@@ -2,7 +2,7 @@
 name, optionally at a Delta version, prepared the same way for training and scoring.
 
 The table's name and what each of its columns is to the model come from dbt's manifest (lakehouse/project.py):
-the relation dbt builds, and each column's `meta` in models/features/_features__models.yml. A new feature is
+the relation dbt builds, and each column's `meta` (lakehouse.project.feature_roles). A new feature is
 its SQL and its yml entry; nothing here names a column.
 """
 
@@ -14,11 +14,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.errors import LakehouseError, TableMissingError
-from lakehouse.project import FEATURES_MODEL, column_meta, model_relation
+from lakehouse.project import FEATURES_MODEL, feature_roles, model_relation
 from lakehouse.project import columns_from as project_columns_from
 from lakehouse.spark import delta_version
 
-ROLES = ("key", "label", "split_time", "categorical", "numeric", "unused")
 SPLIT_DATE = "split_date"
 # Rows per training partition: the year is 2 partitions, 30 copies of it 41.
 ROWS_PER_TRAINING_PARTITION = 250_000
@@ -29,55 +28,9 @@ def features_table(copies: int | None = None) -> str:
     return model_relation(FEATURES_MODEL, copies)
 
 
-@dataclass(frozen=True)
-class FeatureRoles:
-    """flight_features' columns by what the model does with them, in the yml's order."""
-
-    key: str
-    label: str
-    split_time: str
-    categorical: list[str]
-    numeric: list[str]
-    zero_when_null: list[str]  # numerics whose null means "none yet" (0), not "unknown" (the median)
-
-    @property
-    def numeric_inputs(self) -> list[str]:
-        """The numerics as model_input() passes them to the pipeline's Imputer, which writes the plain names."""
-        return [f"{name}_value" for name in self.numeric]
-
-    def as_metadata(self) -> dict:
-        return asdict(self)
-
-
 def columns_from(*origins: str) -> list[str]:
     """flight_features' columns whose meta `from` is one of these (staging, weather, origin_history, ...)."""
     return project_columns_from(FEATURES_MODEL, *origins)
-
-
-def feature_roles() -> FeatureRoles:
-    by_role: dict[str, list[str]] = {role: [] for role in ROLES}
-    zero_when_null = []
-    for name, meta in column_meta(FEATURES_MODEL).items():
-        if meta.get("role") not in ROLES:
-            raise LakehouseError(
-                f"{FEATURES_MODEL}.{name} has no meta role in its yml: give it one of {', '.join(ROLES)}"
-            )
-        by_role[meta["role"]].append(name)
-        if meta.get("when_null") == 0:
-            zero_when_null.append(name)
-    for role in ("key", "label", "split_time"):
-        if len(by_role[role]) != 1:
-            raise LakehouseError(
-                f"{FEATURES_MODEL} needs exactly one column with meta role {role}, not {by_role[role]}"
-            )
-    return FeatureRoles(
-        key=by_role["key"][0],
-        label=by_role["label"][0],
-        split_time=by_role["split_time"][0],
-        categorical=by_role["categorical"],
-        numeric=by_role["numeric"],
-        zero_when_null=zero_when_null,
-    )
 
 
 def read_features(

@@ -19,7 +19,6 @@ from lakehouse.errors import LakehouseError
 from lakehouse.ml import evaluation, model_store, plots
 from lakehouse.ml.features import (
     Split,
-    feature_roles,
     features_table,
     in_fixed_layout,
     last_flight_date,
@@ -30,7 +29,7 @@ from lakehouse.ml.features import (
 )
 from lakehouse.ml.tracking import tracking_uri, use_project_store
 from lakehouse.paths import PROJECT_ROOT, tracking_dir
-from lakehouse.project import FEATURES_MODEL, model_checksum, project_vars
+from lakehouse.project import FEATURES_MODEL, feature_roles, model_checksum, project_vars
 
 
 class Progress:
