@@ -40,12 +40,12 @@ LAKEHOUSE_ONLY = (
 )
 
 
-def bare_session() -> SparkSession:
+def bare_session(app_name: str = "benchmark-spark-sql") -> SparkSession:
     builder = SparkSession.builder.config("spark.sql.catalogImplementation", "in-memory")
     for key, value in spark_conf().items():
         if not key.startswith(LAKEHOUSE_ONLY) and not key.startswith("spark.databricks.delta."):
             builder = builder.config(key, value)
-    return builder.appName("benchmark-spark-sql").getOrCreate()
+    return builder.appName(app_name).getOrCreate()
 
 
 def upstream(manifest: dict, unique_id: str) -> list[str]:

@@ -14,6 +14,7 @@ COMMANDS = {
     "summary": ("lakehouse.summary", "main"),
     "bench": ("lakehouse.bench.benchmark", "main"),
     "profile": ("lakehouse.bench.profile", "main"),
+    "bench-ml": ("lakehouse.bench.ml_benchmark", "main"),
     "thrift": ("lakehouse.servers.spark_servers", "main", "thrift"),
     "connect": ("lakehouse.servers.spark_servers", "main", "connect"),
     "cluster": ("lakehouse.servers.spark_servers", "main", "cluster"),

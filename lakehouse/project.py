@@ -10,7 +10,7 @@ another copy of the project.
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cache
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -141,6 +141,7 @@ class FeatureRoles:
     categorical: list[str]
     numeric: list[str]
     zero_when_null: list[str]  # numerics whose null means "none yet" (0), not "unknown" (the median)
+    tried: list[str]  # unused numerics the feature ablation tried and left out (meta tried_as: numeric)
 
     @property
     def numeric_inputs(self) -> list[str]:
@@ -150,10 +151,23 @@ class FeatureRoles:
     def as_metadata(self) -> dict:
         return asdict(self)
 
+    def with_tried(self, names: list[str] | None = None) -> "FeatureRoles":
+        """The same roles with these tried features (default: all of them) back among the numerics."""
+        back = self.tried if names is None else names
+        return replace(self, numeric=self.numeric + back, tried=[name for name in self.tried if name not in back])
+
+    def without(self, names: list[str]) -> "FeatureRoles":
+        """The same roles with these features left out (an ablation)."""
+        return replace(
+            self,
+            categorical=[name for name in self.categorical if name not in names],
+            numeric=[name for name in self.numeric if name not in names],
+        )
+
 
 def feature_roles() -> FeatureRoles:
     by_role: dict[str, list[str]] = {role: [] for role in ROLES}
-    zero_when_null = []
+    zero_when_null, tried = [], []
     for name, meta in column_meta(FEATURES_MODEL).items():
         if meta.get("role") not in ROLES:
             raise LakehouseError(
@@ -162,6 +176,8 @@ def feature_roles() -> FeatureRoles:
         by_role[meta["role"]].append(name)
         if meta.get("when_null") == 0:
             zero_when_null.append(name)
+        if meta["role"] == "unused" and meta.get("tried_as") == "numeric":
+            tried.append(name)
     for role in ("key", "label", "split_time"):
         if len(by_role[role]) != 1:
             raise LakehouseError(
@@ -174,4 +190,5 @@ def feature_roles() -> FeatureRoles:
         categorical=by_role["categorical"],
         numeric=by_role["numeric"],
         zero_when_null=zero_when_null,
+        tried=tried,
     )

@@ -7,6 +7,7 @@ import shutil
 from datetime import date
 
 import mlflow
+import pandas as pd
 import pytest
 from pyspark.ml.classification import GBTClassifier
 from pyspark.sql import functions as F
@@ -41,10 +42,11 @@ def trained(built):
 
 
 def test_training_evaluates_the_model_against_its_baselines(trained):
-    metrics = trained["test_metrics"]
-    assert set(metrics) == {"GBT (tuned)", "logistic regression", "carrier x hour rate", "base rate"}
+    metrics, chosen = trained["test_metrics"], f"{trained['estimator']} (tuned)"
+    assert trained["estimator"] in {"GBT", "XGBoost"}
+    assert set(metrics) == {chosen, "logistic regression", "carrier x hour rate", "base rate"}
     assert metrics["base rate"]["roc_auc"] == pytest.approx(0.5)
-    assert metrics["GBT (tuned)"]["roc_auc"] > metrics["carrier x hour rate"]["roc_auc"] > 0.5
+    assert metrics[chosen]["roc_auc"] > metrics["carrier x hour rate"]["roc_auc"] > 0.5
     assert 0 < trained["threshold"] < 1
     version_dir = model_store.models_dir() / trained["model_version"]
     assert json.loads((version_dir / "metadata.json").read_text()) == trained
@@ -61,7 +63,9 @@ def test_the_run_is_tracked_in_mlflow_with_the_spark_model(trained):
     [run] = mlflow.search_runs(
         [experiment_id], filter_string=f"tags.mlflow.runName = '{trained['model_version']}'", output_format="list"
     )
-    assert run.data.metrics["test_roc_auc"] == pytest.approx(trained["test_metrics"]["GBT (tuned)"]["roc_auc"])
+    chosen = f"{trained['estimator']} (tuned)"
+    assert run.data.metrics["test_roc_auc"] == pytest.approx(trained["test_metrics"][chosen]["roc_auc"])
+    assert run.data.params["estimator"] == trained["estimator"]
     artifacts = {artifact.path for artifact in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
     assert {"plots", "metadata.json"} <= artifacts
     assert mlflow.get_experiment(experiment_id).name == EXPERIMENT
@@ -176,10 +180,11 @@ def test_the_summary_reports_tables_tests_model_and_where_to_look(trained, dbt, 
     report = capsys.readouterr().out
     assert re.search(r"features\.flight_features\s+delta\s+[\d,]+\s+\d+", report)
     assert re.search(r"dbt \w+: .*success \d+", report), report  # the last dbt command's own results
-    gbt_auc = trained["test_metrics"]["GBT (tuned)"]["roc_auc"]
+    chosen = f"{trained['estimator']} (tuned)"
+    chosen_auc = trained["test_metrics"][chosen]["roc_auc"]
     # The newest model: the one trained here, or its retrained twin from the time-travel test (same metrics).
     assert re.search(r"model v\d+ on features.flight_features \(test from 2013-03-01\), ROC AUC: ", report), report
-    assert f"GBT (tuned) {gbt_auc:.4f}" in report
+    assert f"{chosen} {chosen_auc:.4f}" in report
     assert "base rate 0.5000" in report and "mlflow ui --backend-store-uri sqlite:///" in report
 
 
@@ -233,3 +238,26 @@ def test_a_feature_added_in_sql_and_yml_alone_is_trained_on(spark, built, tmp_pa
     model = model_store.PipelineModel.load(str(model_store.models_dir() / metadata["model_version"] / "pipeline"))
     assembler = next(stage for stage in model.stages if type(stage).__name__ == "VectorAssembler")
     assert "scheduled_minute" in assembler.getInputCols()
+
+
+def test_the_model_benchmark_scores_every_tool_on_the_same_test_flights(spark, built, tmp_path):
+    from lakehouse.bench import ml_benchmark
+    from lakehouse.bench.benchmark import GB
+
+    ml_benchmark.export(ml_benchmark.export_dir(), date(2013, 2, 1), date(2013, 3, 1))
+    runs = [ml_benchmark.run_tool(tool, timeout=600, memory_limit=20 * GB, quick=True) for tool in ml_benchmark.TOOLS]
+    assert {run.tool: run.status for run in runs} == dict.fromkeys(ml_benchmark.TOOLS, "ok")
+
+    march = spark.table("features.flight_features").where(F.month("flight_date") == 3)
+    march_flights = {row["flight_id"] for row in march.select("flight_id").collect()}
+    for run in runs:
+        scores = pd.read_parquet(ml_benchmark.scores_path(run.tool))
+        assert set(scores["flight_id"]) == march_flights and len(scores) == len(march_flights)
+        assert scores["p_delayed"].between(0, 1).all()
+        assert 0.65 < run.metrics["roc_auc"] < 0.95 and run.fit_seconds > 0 and run.peak_gb > 0
+
+    assert runs[0].params["estimator"] in {"GBT", "XGBoost"} and runs[1].params["estimator"] == "GBT"
+    report = ml_benchmark.table(runs)
+    assert all(label in report for label, _, _ in ml_benchmark.TOOLS.values())
+    ml_benchmark.roc_chart(runs, tmp_path / "roc.png")
+    assert (tmp_path / "roc.png").stat().st_size > 10_000

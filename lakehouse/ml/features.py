@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.errors import LakehouseError, TableMissingError
-from lakehouse.project import FEATURES_MODEL, feature_roles, model_relation
+from lakehouse.project import FEATURES_MODEL, FeatureRoles, feature_roles, model_relation
 from lakehouse.project import columns_from as project_columns_from
 from lakehouse.spark import delta_version
 
@@ -106,10 +106,11 @@ def split_rows(rows: DataFrame, split: Split) -> dict[str, DataFrame]:
     return {name: in_period(rows, start, end) for name, (start, end) in split.periods().items()}
 
 
-def model_input(features: DataFrame) -> DataFrame:
-    """The columns the pipeline reads: categoricals with an explicit 'unknown', numerics as double (suffixed
-    `_value`: the pipeline's Imputer writes the clean names), a 0/1 label, and the date the split uses."""
-    roles = feature_roles()
+def model_input(features: DataFrame, roles: FeatureRoles | None = None) -> DataFrame:
+    """The columns the pipeline reads (of the yml's roles, or of these): categoricals with an explicit 'unknown',
+    numerics as double (suffixed `_value`: the pipeline's Imputer writes the clean names), a 0/1 label, and the
+    date the split uses."""
+    roles = roles or feature_roles()
     return features.select(
         roles.key,
         F.col(roles.split_time).alias(SPLIT_DATE),

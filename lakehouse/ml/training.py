@@ -29,7 +29,7 @@ from lakehouse.ml.features import (
 )
 from lakehouse.ml.tracking import tracking_uri, use_project_store
 from lakehouse.paths import PROJECT_ROOT, tracking_dir
-from lakehouse.project import FEATURES_MODEL, feature_roles, model_checksum, project_vars
+from lakehouse.project import FEATURES_MODEL, FeatureRoles, feature_roles, model_checksum, project_vars
 
 
 class Progress:
@@ -74,10 +74,18 @@ def training_data(
     validation_from: date | None,
     test_from: date | None,
 ) -> TrainingData:
-    table = features_table(copies)
     features, version = read_features(spark, as_of_version, copies)
-    split = chosen_split(features, validation_from, test_from)
-    rows = in_fixed_layout(model_input(features)).cache()
+    return split_data(
+        features, features_table(copies), copies, version, chosen_split(features, validation_from, test_from)
+    )
+
+
+def split_data(
+    features: DataFrame, table: str, copies: int | None, version: int, split: Split, roles: FeatureRoles | None = None
+) -> TrainingData:
+    """flight_features rows (the table at a version, or an export of it) as the model reads them (the yml's roles,
+    or these), cut in time."""
+    rows = in_fixed_layout(model_input(features, roles)).cache()
     parts = split_rows(rows, split)
     check_split(parts, split, table)
     return TrainingData(table, copies, version, split, parts["train"], parts["validation"], parts["test"])
@@ -126,6 +134,8 @@ def with_preparation(fitted: PipelineModel, *models) -> PipelineModel:
 
 @dataclass(frozen=True)
 class Tuned:
+    estimator: str  # the candidate that won, by name
+    classifier: Estimator
     param_map: dict  # the chosen grid point, as Estimator.fit takes it
     params: dict[str, object]  # the same by name, with the seed: what the metadata records
     validation_roc_auc: float
@@ -133,36 +143,45 @@ class Tuned:
 
 
 def tune(
-    preparation: Pipeline, classifier: Estimator, grid: list[dict], data: TrainingData, progress: Progress
+    preparation: Pipeline, candidates: dict[str, tuple[Estimator, list[dict]]], data: TrainingData, progress: Progress
 ) -> Tuned:
-    """Each grid point fitted on the training months and scored on the validation months; the best ROC AUC wins.
+    """Each candidate classifier at each point of its grid fitted on the training months and scored on the
+    validation months; the best ROC AUC wins.
 
     Not MLlib's CrossValidator or TrainValidationSplit: both split at random (trainRatio, folds), so they would
     tune on flights that left before some of those they learned from; here training always precedes tuning.
     """
     fitted, rows = prepared(preparation, data.train)
     best = None
-    for params in grid:
-        scored = evaluation.from_model(
-            with_preparation(fitted, classifier.fit(rows, params)).transform(data.validation)
-        )
-        auc = evaluation.roc_auc(scored)
-        progress(
-            f"  {', '.join(f'{param.name}={value}' for param, value in params.items())}: validation ROC AUC {auc:.4f}"
-        )
-        if best is None or auc > best[0]:
-            best = (auc, params, scored)
+    for estimator, (classifier, grid) in candidates.items():
+        for params in grid:
+            started = time.monotonic()
+            model = classifier.fit(rows, params)
+            seconds = time.monotonic() - started
+            scored = evaluation.from_model(with_preparation(fitted, model).transform(data.validation))
+            auc = evaluation.roc_auc(scored)
+            point = ", ".join(f"{param.name}={value}" for param, value in params.items())
+            progress(f"  {estimator}, {point}: validation ROC AUC {auc:.4f} (fitted in {seconds:.0f} s)")
+            if best is None or auc > best[0]:
+                best = (auc, estimator, classifier, params, scored)
     rows.unpersist()
-    auc, params, scored = best
-    by_name = {**{param.name: value for param, value in params.items()}, "seed": classifier.getSeed()}
-    return Tuned(params, by_name, auc, evaluation.best_threshold(scored))
+    auc, estimator, classifier, params, scored = best
+    seed = next(classifier.getParam(name) for name in ("seed", "random_state") if classifier.hasParam(name))
+    by_name = {**{param.name: value for param, value in params.items()}, seed.name: classifier.getOrDefault(seed)}
+    return Tuned(estimator, classifier, params, by_name, auc, evaluation.best_threshold(scored))
 
 
-def refit(preparation: Pipeline, classifier: Estimator, params: dict, history: DataFrame) -> tuple[PipelineModel, dict]:
-    """The classifier with these params on the training and validation months, and the baselines from the same
-    flights: a logistic regression on the standardized features, the carrier x hour rate and the base rate."""
+def refit(
+    preparation: Pipeline, classifier: Estimator, params: dict, history: DataFrame, with_baselines: bool = True
+) -> tuple[PipelineModel, dict]:
+    """The classifier with these params on the training and validation months, and (unless told not to) the
+    baselines from the same flights: a logistic regression on the standardized features, the carrier x hour rate
+    and the base rate."""
     fitted, rows = prepared(preparation, history)
     model = with_preparation(fitted, classifier.fit(rows, params))
+    if not with_baselines:
+        rows.unpersist()
+        return model, {}
     scaler = StandardScaler(inputCol="features", outputCol="standardized")
     logistic = LogisticRegression(labelCol="label", featuresCol="standardized", regParam=0.01)
     logistic_model = with_preparation(fitted, *Pipeline(stages=[scaler, logistic]).fit(rows).stages)
@@ -183,11 +202,18 @@ def refit(preparation: Pipeline, classifier: Estimator, params: dict, history: D
 
 
 def readable_importances(model: PipelineModel, scored: DataFrame) -> dict[str, float]:
-    """GBT importances keyed by 'carrier_code = UA' rather than vector slots."""
+    """The trees' importances, as shares of their total, keyed by 'carrier_code = UA' rather than vector slots:
+    MLlib's (featureImportances) or XGBoost's (the total gain of each feature's splits)."""
     attributes = scored.schema["features"].metadata["ml_attr"]["attrs"]
     names = {attr["idx"]: attr["name"].replace("_is_", " = ") for group in attributes.values() for attr in group}
-    importances = model.stages[-1].featureImportances
-    return {names[index]: float(importances[index]) for index in range(importances.size) if importances[index] > 0}
+    classifier = model.stages[-1]
+    if hasattr(classifier, "featureImportances"):
+        vector = classifier.featureImportances
+        by_slot = {index: float(vector[index]) for index in range(vector.size)}
+    else:  # XGBoost names a vector's slots f0, f1, ...
+        gains = classifier.get_booster().get_score(importance_type="total_gain")
+        by_slot = {int(slot[1:]): gain / sum(gains.values()) for slot, gain in gains.items()}
+    return {names[index]: share for index, share in by_slot.items() if share > 0}
 
 
 def save(
@@ -197,7 +223,7 @@ def save(
     version_dir = model_store.next_version_dir()
     plots_dir = version_dir / "plots"
     plots_dir.mkdir(parents=True)
-    importances = readable_importances(model, scored_test[MODEL_NAME])
+    importances = readable_importances(model, scored_test[model_label(tuned.estimator)])
     plot_paths = plots.curves_and_calibration(scored_test, plots_dir) + [
         plots.feature_importances(importances, plots_dir)
     ]
@@ -211,6 +237,7 @@ def save(
         # What the dbt project said when the model was trained: the features model's SQL and the project's vars.
         "dbt": {"flight_features_checksum": model_checksum(FEATURES_MODEL, data.copies), "vars": project_vars()},
         "split": data.split.as_metadata(),
+        "estimator": tuned.estimator,
         "params": tuned.params,
         "validation_roc_auc": tuned.validation_roc_auc,
         "threshold": tuned.threshold,
@@ -225,8 +252,9 @@ def save(
     return metadata
 
 
-# The tuned model's name in the test table, beside its baselines'.
-MODEL_NAME = "GBT (tuned)"
+def model_label(estimator: str) -> str:
+    """The tuned model's name in the test table, beside its baselines'."""
+    return f"{estimator} (tuned)"
 
 
 def git_commit() -> str | None:
@@ -242,6 +270,7 @@ def track(model: PipelineModel, metadata: dict, plot_paths: list[Path]) -> str:
         mlflow.log_params(
             {
                 **metadata["params"],
+                "estimator": metadata["estimator"],
                 "features_table": metadata["features_table"],
                 "features_delta_version": metadata["features_delta_version"],
                 "threshold": metadata["threshold"],
@@ -249,7 +278,11 @@ def track(model: PipelineModel, metadata: dict, plot_paths: list[Path]) -> str:
             }
         )
         for model_name, values in metadata["test_metrics"].items():
-            prefix = "test" if model_name == MODEL_NAME else f"baseline_{model_name.split()[0].lower()}"
+            prefix = (
+                "test"
+                if model_name == model_label(metadata["estimator"])
+                else f"baseline_{model_name.split()[0].lower()}"
+            )
             mlflow.log_metrics({f"{prefix}_{metric}": value for metric, value in values.items()})
         for path in plot_paths:
             mlflow.log_artifact(str(path), artifact_path="plots")

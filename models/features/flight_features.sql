@@ -34,6 +34,30 @@ route_history as (
 
 ),
 
+aircraft_history as (
+
+    select * from {{ ref('int_flights_prior_aircraft_departures') }}
+
+),
+
+schedule as (
+
+    select * from {{ ref('int_flights_scheduled_origin_congestion') }}
+
+),
+
+carrier_history as (
+
+    select * from {{ ref('int_carriers_daily_origin_delay_history') }}
+
+),
+
+calendar as (
+
+    select * from {{ ref('int_calendar_days_to_holidays') }}
+
+),
+
 departed as (
 
     select * from flights
@@ -73,11 +97,21 @@ final as (
         departed.precipitation_inches,
         departed.pressure_millibars,
         departed.visibility_miles,
+        departed.visibility_change_miles,
+        departed.pressure_change_millibars,
+        departed.recent_precipitation_inches,
         origin_history.origin_prior_departure_count,
         origin_history.origin_prior_mean_delay_minutes,
         origin_history.origin_prior_delayed_share,
         route_history.route_prior_departure_count,
         route_history.route_prior_delayed_share,
+        aircraft_history.aircraft_earlier_flight_count,
+        aircraft_history.aircraft_scheduled_gap_minutes,
+        aircraft_history.aircraft_previous_delay_minutes,
+        schedule.origin_scheduled_departure_count,
+        carrier_history.carrier_origin_prior_departure_count,
+        carrier_history.carrier_origin_prior_delayed_share,
+        calendar.days_to_nearest_holiday,
         {{ is_delayed('departed.departure_delay_minutes') }} as is_delayed,
         departed.flight_date,
         trunc(departed.flight_date, 'MM') as flight_month,
@@ -89,6 +123,16 @@ final as (
     left join route_history
         on departed.route_code = route_history.route_code
         and trunc(departed.flight_date, 'MM') = route_history.month_start_date
+    left join aircraft_history
+        on departed.flight_id = aircraft_history.flight_id
+    left join schedule
+        on departed.flight_id = schedule.flight_id
+    left join carrier_history
+        on departed.carrier_code = carrier_history.carrier_code
+        and departed.origin_airport_code = carrier_history.origin_airport_code
+        and departed.flight_date = carrier_history.flight_date
+    left join calendar
+        on departed.flight_date = calendar.flight_date
 
 )
 

@@ -1,5 +1,5 @@
 {#-
-    Each flight with the weather observed at its origin in the hour of its scheduled departure.
+    Each flight with the weather observed at its origin in the hour of its scheduled departure, and its trend.
 -#}
 
 with
@@ -12,7 +12,7 @@ flights as (
 
 weather as (
 
-    select * from {{ ref('stg_nycflights__weather') }}
+    select * from {{ ref('int_weather_hourly_trends') }}
 
 ),
 
@@ -29,7 +29,10 @@ joined as (
         weather.wind_gust_mph,
         weather.precipitation_inches,
         weather.pressure_millibars,
-        weather.visibility_miles
+        weather.visibility_miles,
+        weather.visibility_change_miles,
+        weather.pressure_change_millibars,
+        weather.recent_precipitation_inches
 
     from flights
     left join weather
