@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Every entry point, dbt included, keeps its state here; absolute, so it holds from any directory.
 export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
 
-.PHONY: run test lint install jars ingest build docs summary train score lock clean browser docs-images bench
+.PHONY: run test lint install jars ingest build docs summary train score lock clean browser docs-images bench bench-ml
 
 run: jars ingest build docs summary
 
@@ -61,6 +61,9 @@ score: jars
 COPIES ?= 1 10 30
 bench: jars
 	$(BIN)/lakehouse bench --copies $(COPIES)
+
+bench-ml: jars
+	$(BIN)/lakehouse bench-ml --ablation
 
 # Debian's headless Chromium for the docs browser test (tests/test_docs.py); Playwright drives it and never
 # downloads a browser of its own. Installed only when missing and run as root. Elsewhere this says how and the

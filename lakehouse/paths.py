@@ -37,7 +37,7 @@ def ivy_dir() -> Path:
 
 
 def scratch_dir() -> Path:
-    """Spark's local directories (shuffle and spill files), and Dask's in the benchmark."""
+    """Spark's local directories (shuffle and spill files), MLlib's checkpoints, and Dask's in the benchmark."""
     return state_home() / "tmp"
 
 

@@ -92,6 +92,7 @@ def fit(
 ) -> tuple[PipelineModel, training.Tuned, dict]:
     """The model: each candidate tuned on the validation period, the best refitted on training and validation
     periods together; and the baselines, fitted on the same flights."""
+    training.checkpoint_lineage(SparkSession.getActiveSession())
     chosen_from = candidates(quick, only)
     points = sum(len(grid) for _, grid in chosen_from.values())
     progress(f"tuning {' and '.join(chosen_from)} over {points} grid point(s) on the validation period")

@@ -28,7 +28,7 @@ from lakehouse.ml.features import (
     split_rows,
 )
 from lakehouse.ml.tracking import tracking_uri, use_project_store
-from lakehouse.paths import PROJECT_ROOT, tracking_dir
+from lakehouse.paths import PROJECT_ROOT, scratch_dir, tracking_dir
 from lakehouse.project import FEATURES_MODEL, FeatureRoles, feature_roles, model_checksum, project_vars
 
 
@@ -117,6 +117,13 @@ def check_split(parts: dict[str, DataFrame], split: Split, table: str) -> None:
                 f"the {name} period {split.describe(name)} holds only"
                 f" {'delayed' if 1.0 in classes else 'on-time'} flights: pick other cut-offs"
             )
+
+
+def checkpoint_lineage(spark: SparkSession) -> None:
+    """A checkpoint folder for MLlib's GBT, which then cuts its lineage every 10 trees (checkpointInterval);
+    without one, each tree's plan holds every tree before it, and at 160 trees serializing a task can
+    overflow the stack (java.lang.StackOverflowError)."""
+    spark.sparkContext.setCheckpointDir(str(scratch_dir() / "checkpoints"))
 
 
 def prepared(preparation: Pipeline, rows: DataFrame) -> tuple[PipelineModel, DataFrame]:
