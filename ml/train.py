@@ -15,6 +15,7 @@ Run with:
 """
 
 import argparse
+import logging
 from datetime import date
 
 from pyspark.ml import Pipeline, PipelineModel
@@ -57,6 +58,7 @@ def candidates(quick: bool, only: str | None) -> dict[str, tuple]:
     """The classifiers the validation months choose between, each with its grid: MLlib's gradient-boosted trees,
     and XGBoost's, distributed over the same Spark (xgboost.spark, one worker per core or executor)."""
     workers = SparkSession.getActiveSession().sparkContext.defaultParallelism
+    logging.getLogger("XGBoost-PySpark").setLevel(logging.WARNING)  # its INFO lines repeat every parameter
     gbt = GBTClassifier(labelCol="label", featuresCol="features", subsamplingRate=0.8, seed=SEED)
     xgb = SparkXGBClassifier(
         label_col="label",
