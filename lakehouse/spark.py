@@ -8,6 +8,7 @@ import errno
 import fcntl
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -72,7 +73,12 @@ def spark_conf(target: str | None = None) -> dict[str, str]:
             f"target {target_name(target)!r} is a {output['method']} connection, and this needs a Spark session: "
             "use --target local, cluster or connect (or DBT_TARGET)"
         )
-    return {key: str(value) for key, value in output.get("server_side_parameters", {}).items()}
+    conf = {key: str(value) for key, value in output.get("server_side_parameters", {}).items()}
+    if not is_remote(conf):
+        # Python workers (xgboost.spark trains and predicts in them) run this process's interpreter, with the
+        # project's packages, rather than whatever `python3` comes first on the PATH: a runtime fact, not a setting.
+        conf.setdefault("spark.pyspark.python", sys.executable)
+    return conf
 
 
 def is_remote(conf: dict[str, str]) -> bool:
