@@ -77,7 +77,9 @@ def spark_conf(target: str | None = None) -> dict[str, str]:
     if not is_remote(conf):
         # Python workers (xgboost.spark trains and predicts in them) run this process's interpreter, with the
         # project's packages, rather than whatever `python3` comes first on the PATH: a runtime fact, not a setting.
+        # A JVM that spark-submit starts (the servers) reads the conf; one that PySpark starts, the variable.
         conf.setdefault("spark.pyspark.python", sys.executable)
+        os.environ.setdefault("PYSPARK_PYTHON", conf["spark.pyspark.python"])
     return conf
 
 
