@@ -131,6 +131,10 @@ def columns_from(model: str, *origins: str) -> list[str]:
     return [name for name, meta in column_meta(model).items() if meta.get("from") in origins]
 
 
+# What the model reads for a null categorical (ml/ in Spark, the scoring service in ONNX): a category of its own.
+UNKNOWN_CATEGORY = "unknown"
+
+
 @dataclass(frozen=True)
 class FeatureRoles:
     """flight_features' columns by what the model does with them, in the yml's order."""

@@ -3,11 +3,13 @@ Score flights with the saved delay model and merge the predictions into the Delt
 
 The model scores the table it learned from (its metadata names it: features.flight_features, or the
 features_x<K> twin of a `--copies K` training run, whose predictions go to ml_x<K>.predictions); asking for
-another one is refused. Re-scoring a period replaces its rows (MERGE on flight_id) instead of adding copies.
+another one is refused. Re-scoring a period with the same model replaces its rows (MERGE on flight_id and
+model_version) instead of adding copies; another model version's scores sit beside them, for monitoring.
 By default the model's own test period is scored.
 
 Run with:
     python ml/score.py [--from 2013-11-01] [--to 2014-01-01] [--copies K] [--as-of-version N]
+                       [--model-version vN]
 """
 
 import argparse
@@ -47,10 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--to", dest="end", type=date.fromisoformat, help="the day after the last one")
     parser.add_argument("--copies", type=int, help="expect the model of the K-copies build (a check)")
     parser.add_argument("--as-of-version", type=int, help="score this Delta version of the features table")
+    parser.add_argument("--model-version", help="score with this saved model (v3; default: the newest)")
     args = parser.parse_args(argv)
 
     spark = get_spark("ml-score")
-    model, metadata = model_store.load_latest()
+    model, metadata = model_store.load(args.model_version)
     table = scored_table(metadata, args.copies)
     test = Split.from_metadata(metadata["split"]).periods()["test"]
     start, end = args.start or test[0], args.end or test[1]
@@ -76,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     (
         DeltaTable.forName(spark, target)
         .alias("existing")
-        .merge(predictions.alias("scored"), f"existing.{key} = scored.{key}")
+        .merge(
+            predictions.alias("scored"),
+            f"existing.{key} = scored.{key} and existing.model_version = scored.model_version",
+        )
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()
         .execute()

@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.errors import LakehouseError, TableMissingError
-from lakehouse.project import FEATURES_MODEL, FeatureRoles, feature_roles, model_relation
+from lakehouse.project import FEATURES_MODEL, UNKNOWN_CATEGORY, FeatureRoles, feature_roles, model_relation
 from lakehouse.project import columns_from as project_columns_from
 from lakehouse.spark import delta_version
 
@@ -107,14 +107,14 @@ def split_rows(rows: DataFrame, split: Split) -> dict[str, DataFrame]:
 
 
 def model_input(features: DataFrame, roles: FeatureRoles | None = None) -> DataFrame:
-    """The columns the pipeline reads (of the yml's roles, or of these): categoricals with an explicit 'unknown',
+    """The columns the pipeline reads (of the yml's roles, or of these): categoricals with an explicit UNKNOWN_CATEGORY,
     numerics as double (suffixed `_value`: the pipeline's Imputer writes the clean names), a 0/1 label, and the
     date the split uses."""
     roles = roles or feature_roles()
     return features.select(
         roles.key,
         F.col(roles.split_time).alias(SPLIT_DATE),
-        *[F.coalesce(F.col(name), F.lit("unknown")).alias(name) for name in roles.categorical],
+        *[F.coalesce(F.col(name), F.lit(UNKNOWN_CATEGORY)).alias(name) for name in roles.categorical],
         *[
             (F.coalesce(F.col(name), F.lit(0)) if name in roles.zero_when_null else F.col(name))
             .cast("double")

@@ -3,10 +3,12 @@ metadata.json saying what it was trained on and how well it did."""
 
 import json
 from pathlib import Path
-
-from pyspark.ml import PipelineModel
+from typing import TYPE_CHECKING
 
 from lakehouse.errors import ModelMissingError
+
+if TYPE_CHECKING:  # the scoring service reads the store without Spark
+    from pyspark.ml import PipelineModel
 from lakehouse.paths import model_dir
 
 MODEL_NAME = "flight_delay"
@@ -29,7 +31,7 @@ def next_version_dir() -> Path:
     return models_dir() / f"v{(_versions(complete_only=False) or [0])[-1] + 1}"
 
 
-def save(model: PipelineModel, metadata: dict, version_dir: Path) -> Path:
+def save(model: "PipelineModel", metadata: dict, version_dir: Path) -> Path:
     model.write().overwrite().save(str(version_dir / "pipeline"))
     (version_dir / "metadata.json").write_text(json.dumps(metadata, indent=2, sort_keys=True))
     return version_dir
@@ -45,8 +47,25 @@ def read_metadata(version_dir: Path) -> dict:
     return json.loads((version_dir / "metadata.json").read_text())
 
 
-def load_latest() -> tuple[PipelineModel, dict]:
-    version_dir = latest_version_dir()
-    if version_dir is None:
-        raise ModelMissingError(f"no trained model in {models_dir()}: run `python ml/train.py` first")
+def chosen_version_dir(version: str | None = None) -> Path:
+    """A complete version's folder by name (v3), or the newest one."""
+    if version is None:
+        latest = latest_version_dir()
+        if latest is None:
+            raise ModelMissingError(f"no trained model in {models_dir()}: run `python ml/train.py` first")
+        return latest
+    complete = [f"v{number}" for number in _versions(complete_only=True)]
+    if version not in complete:
+        raise ModelMissingError(
+            f"no complete model version {version!r} in {models_dir()}: pick one of {', '.join(complete) or 'none'}"
+            " (or train one with `python ml/train.py`)"
+        )
+    return models_dir() / version
+
+
+def load(version: str | None = None) -> tuple["PipelineModel", dict]:
+    """A version's Spark model and metadata (default: the newest)."""
+    from pyspark.ml import PipelineModel
+
+    version_dir = chosen_version_dir(version)
     return PipelineModel.load(str(version_dir / "pipeline")), read_metadata(version_dir)
