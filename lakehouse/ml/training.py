@@ -252,11 +252,25 @@ def save(
         "git_commit": git_commit(),
         "versions": {"spark": spark.version, "delta-spark": package_version("delta-spark")},
     }
+    metadata["online"] = online_export(model, metadata, version_dir)
     model_store.save(model, metadata, version_dir)
     run_id = track(model, metadata, plot_paths)
     print(f"model {version_dir.name} saved to {version_dir} (plots in {plots_dir})")
     print(f"MLflow run {run_id}: mlflow ui --backend-store-uri {tracking_uri()}")
     return metadata
+
+
+def online_export(model: PipelineModel, metadata: dict, version_dir: Path) -> dict | None:
+    """The model as ONNX for `lakehouse serve`, before the metadata that makes the version complete; what the
+    metadata records of it (None, with a printed reason, for a classifier the export cannot write)."""
+    from lakehouse.serving import onnx_export
+
+    try:
+        path = onnx_export.export(model, metadata["feature_columns"], version_dir / onnx_export.ONNX_FILE)
+    except onnx_export.UnservableModel as error:
+        print(f"not exported for `lakehouse serve`: {error}")
+        return None
+    return {"file": path.name, "runtime": f"onnxruntime {package_version('onnxruntime')}"}
 
 
 def model_label(estimator: str) -> str:

@@ -106,17 +106,19 @@ def create_app(model_version: str | None = None, with_flights: bool = True) -> S
         if served.features is None:
             raise Reply(404, "this service was started with --no-flights: POST the features to /predict")
         text = request.path_params["flight_id"]
-        if not text.isdigit():
-            raise Reply(422, f"flight id {text!r} is not a whole number", "flight_id")
-        features = served.features.flight(int(text))
+        try:
+            flight_id = int(text)
+        except ValueError:
+            raise Reply(422, f"flight id {text!r} is not a whole number", "flight_id") from None
+        features = served.features.flight(flight_id)
         if features is None:
-            raise Reply(404, f"flight {text} is not in {served.features.table} (Delta version"
-                        f" {served.features.delta_version})", "flight_id")  # fmt: skip
+            where = f"{served.features.table} (Delta version {served.features.delta_version})"
+            raise Reply(404, f"flight {flight_id} is not in {where}", "flight_id")
         (probability,) = served.model.probabilities([served.model.validated(features)])
         return JSONResponse(
             {
                 "model_version": served.model.version,
-                "flight_id": int(text),
+                "flight_id": flight_id,
                 "features_table": served.features.table,
                 "features_delta_version": served.features.delta_version,
                 **answer(served.model, probability),

@@ -24,6 +24,11 @@ from pyspark.ml.feature import ImputerModel, OneHotEncoderModel, StringIndexerMo
 from lakehouse.errors import LakehouseError
 from lakehouse.serving.online_model import ONNX_FILE, PROBABILITY
 
+
+class UnservableModel(LakehouseError):
+    """A model the online export cannot write as ONNX: training saves it anyway, without model.onnx."""
+
+
 OPSETS = [helper.make_opsetid("", 15), helper.make_opsetid("ai.onnx.ml", 2)]
 
 
@@ -132,7 +137,7 @@ def check_layout(assembler: VectorAssembler, roles: dict) -> None:
 def tree_nodes(classifier, width: int) -> list:
     """The classifier's trees as a TreeEnsembleClassifier node reading `features`, writing `probabilities`."""
     if not hasattr(classifier, "get_booster"):
-        raise LakehouseError(
+        raise UnservableModel(
             f"the online export takes XGBoost's trees, not {type(classifier).__name__}'s: retrain with"
             " `python ml/train.py --estimator XGBoost` to serve the model"
         )
