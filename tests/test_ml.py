@@ -9,6 +9,7 @@ from datetime import date
 import mlflow
 import pandas as pd
 import pytest
+from pyspark.ml import PipelineModel
 from pyspark.ml.classification import GBTClassifier
 from pyspark.sql import functions as F
 
@@ -113,7 +114,7 @@ def test_a_reloaded_model_predicts_exactly_the_same(spark, built, tmp_path):
     rows = model_input(read_features(spark)[0])
     model = train.build_pipeline(GBTClassifier(maxIter=5, maxDepth=3, seed=1)).fit(in_period(rows, *JANUARY))
     model_store.save(model, {"note": "test"}, tmp_path)
-    reloaded = model_store.PipelineModel.load(str(tmp_path / "pipeline"))
+    reloaded = PipelineModel.load(str(tmp_path / "pipeline"))
     march = in_period(rows, *MARCH)
     fitted = model.transform(march).select("flight_id", "probability")
     again = reloaded.transform(march).select("flight_id", F.col("probability").alias("reloaded"))
@@ -235,7 +236,7 @@ def test_a_feature_added_in_sql_and_yml_alone_is_trained_on(spark, built, tmp_pa
 
     assert metadata["features_table"] == "features_added.flight_features"
     assert "scheduled_minute" in metadata["feature_columns"]["numeric"]
-    model = model_store.PipelineModel.load(str(model_store.models_dir() / metadata["model_version"] / "pipeline"))
+    model, _ = model_store.load(metadata["model_version"])
     assembler = next(stage for stage in model.stages if type(stage).__name__ == "VectorAssembler")
     assert "scheduled_minute" in assembler.getInputCols()
 
