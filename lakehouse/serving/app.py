@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from lakehouse.ml import model_store
 from lakehouse.serving.feature_store import FeatureSnapshot
-from lakehouse.serving.online_model import InvalidFlight, OnlineModel
+from lakehouse.serving.online_model import ONNX_FILE, InvalidFlight, OnlineModel
 
 MAX_BATCH = 1000
 RELOAD_SECONDS = 5.0
@@ -210,7 +210,7 @@ def reloaded(current: Served, model_version: str | None, with_flights: bool) -> 
     stale = features is not None and features.delta_version != latest_delta_version(table_location(features.table))
     if newest == current.model.version and not stale:
         return current
-    if not (model_store.models_dir() / newest / "model.onnx").exists():
+    if not (model_store.models_dir() / newest / ONNX_FILE).exists():
         return current  # training saves the ONNX graph last: not ready yet
     return load(newest, with_flights, features)
 

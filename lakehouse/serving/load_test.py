@@ -15,14 +15,16 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
+from lakehouse.bench.benchmark import tree_rss
+from lakehouse.docs_site import free_port
 from lakehouse.errors import ServerError
 from lakehouse.paths import state_home
 from lakehouse.serving.app import LOOPBACK, table_location
@@ -78,12 +80,6 @@ async def load(port: int, path: str, bodies: list[bytes], concurrency: int, requ
     }
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
-
-
 def start(command: list[str], port: int, path: str, body: bytes, timeout: float, log: Path) -> tuple:
     """The server started, and the seconds from its start to its first 200 answer to `body`."""
     started = time.monotonic()
@@ -108,13 +104,6 @@ async def first_answer(port: int, path: str, body: bytes) -> int:
         writer.close()
 
 
-def tree_rss_gb(pid: int) -> float:
-    import psutil
-
-    root = psutil.Process(pid)
-    return round(sum(process.memory_info().rss for process in [root, *root.children(recursive=True)]) / 1e9, 3)
-
-
 def stop(process: subprocess.Popen) -> None:
     os.killpg(process.pid, 15)
     try:
@@ -131,7 +120,11 @@ def bench(name: str, command, port, path, bodies, concurrencies, requests, secon
         for concurrency in concurrencies:
             runs.append(asyncio.run(load(port, path, bodies, concurrency, requests, seconds)))
             print(f"  {name}: {format_run(runs[-1])}", flush=True)
-        return {"cold_start_seconds": round(cold_start, 2), "rss_gb": tree_rss_gb(process.pid), "runs": runs}
+        return {
+            "cold_start_seconds": round(cold_start, 2),
+            "rss_gb": round(tree_rss(psutil.Process(process.pid)) / 1e9, 3),
+            "runs": runs,
+        }
     finally:
         stop(process)
 
