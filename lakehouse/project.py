@@ -113,6 +113,12 @@ def source_relation(source: str, table: str, copies: int | None = None, **dbt_va
     return _node(manifest(copies, **dbt_vars), "source", f"{source}.{table}")["relation_name"]
 
 
+def source_columns(source: str, table: str, copies: int | None = None) -> dict[str, str]:
+    """A source table's declared columns and their data_type, in yml order (for a table Python writes)."""
+    columns = _node(manifest(copies), "source", f"{source}.{table}")["columns"]
+    return {name: column["data_type"] for name, column in columns.items()}
+
+
 def model_columns(model: str) -> dict[str, dict]:
     """A model's documented columns in yml order, each with its description and meta."""
     return _node(manifest(), "model", model)["columns"]

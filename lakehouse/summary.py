@@ -1,5 +1,6 @@
 """`lakehouse summary`: every table with its row count, format and Delta version, then what the last dbt run
-tested, how the newest model scores against its baselines, and where the docs, plots and MLflow are."""
+tested, how the newest model scores against its baselines, how it did on the latest day the monitoring models
+hold, and where the docs, plots and MLflow are."""
 
 import argparse
 import json
@@ -11,6 +12,7 @@ from pyspark.sql import SparkSession
 
 from lakehouse.ml import model_store
 from lakehouse.paths import PROJECT_ROOT
+from lakehouse.project import model_relation
 from lakehouse.spark import delta_version, get_spark
 
 
@@ -19,7 +21,7 @@ def dbt_target_dir() -> Path:
     return PROJECT_ROOT / os.environ.get("DBT_TARGET_PATH", "target")
 
 
-LAYERS = ["raw", "staging", "intermediate", "features", "ml"]
+LAYERS = ["raw", "staging", "intermediate", "features", "ml", "monitoring"]
 
 
 def fingerprint_query(table: str) -> str:
@@ -84,6 +86,53 @@ def model_results() -> list[str]:
     ]
 
 
+def monitoring_results(spark: SparkSession) -> list[str]:
+    """The newest model version's latest day in the monitoring models: its scores against the outcomes, its
+    calibration by decile and the features that drifted most in the week through that day."""
+    performance, calibration, drift, versions = (
+        model_relation(name)
+        for name in (
+            "model_daily_performance",
+            "model_calibration_by_decile",
+            "model_feature_drift",
+            "stg_ml__model_versions",
+        )
+    )
+    if not spark.catalog.tableExists(performance):
+        return ["monitoring: not built yet (`dbt build`)"]
+    newest_first = "cast(substr(model_version, 2) as int) desc, flight_date desc"
+    day = spark.sql(f"select * from {performance} order by {newest_first} limit 1").first()
+    if day is None:
+        return ["monitoring: no scored flights yet (`python ml/score.py`, then `dbt build --select source:ml+`)"]
+    version, date = day["model_version"], day["flight_date"]
+    tested = spark.sql(f"select test_roc_auc from {versions} where model_version = '{version}'").first()
+    deciles = spark.sql(
+        f"select predicted_delay_rate, observed_delay_rate from {calibration}"
+        f" where model_version = '{version}' and flight_date = '{date}' order by probability_decile"
+    ).collect()
+    drifts = spark.sql(
+        f"select feature_name, population_stability_index, has_drifted from {drift}"
+        f" where model_version = '{version}' and flight_date = '{date}' order by population_stability_index desc"
+    ).collect()
+    roc_auc = "n/a" if day["roc_auc"] is None else f"{day['roc_auc']:.4f}"
+    if tested is not None and tested["test_roc_auc"] is not None:
+        roc_auc += f" (tested {tested['test_roc_auc']:.4f})"
+    rates = f"delay rate {day['observed_delay_rate']:.3f} observed / {day['predicted_delay_rate']:.3f} predicted"
+    lines = [
+        f"monitoring {version}, {date}: {day['scored_flight_count']:,} flights, {rates},"
+        f" Brier {day['brier_score']:.4f}, ROC AUC {roc_auc}",
+        "  calibration by decile, predicted/observed: "
+        + " ".join(f"{row['predicted_delay_rate']:.2f}/{row['observed_delay_rate']:.2f}" for row in deciles),
+    ]
+    if drifts:
+        drifted = sum(row["has_drifted"] for row in drifts)
+        most = ", ".join(f"{row['feature_name']} {row['population_stability_index']:.2f}" for row in drifts[:3])
+        lines.append(f"  drift over the week to {date}: {drifted} of {len(drifts)} features; most: {most}")
+    else:
+        lines.append(f"  drift: none measured ({version} has no row in ml.model_versions: re-run `python ml/score.py`)")
+    return lines
+
+
 def docs_site() -> str:
     if (dbt_target_dir() / "catalog.json").exists():
         return f"docs: {dbt_target_dir() / 'index.html'}; `dbt docs serve` shows it at http://localhost:8080"
@@ -102,5 +151,5 @@ def main(argv: list[str] | None = None) -> None:
         line = f"{name:<52} {table_format:<7} {rows:>10,} {'' if version is None else version:>8}"
         print(line + (f"  {checksum}" if arguments.checksums else ""))
     print()
-    for line in [dbt_results(), *model_results(), docs_site()]:
+    for line in [dbt_results(), *model_results(), *monitoring_results(spark), docs_site()]:
         print(line)

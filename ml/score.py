@@ -1,5 +1,6 @@
 """
-Score flights with the saved delay model and merge the predictions into the Delta table ml.predictions.
+Score flights with the saved delay model and merge the predictions into the Delta table ml.predictions, and
+the model version's training window into ml.model_versions (what the monitoring models compare it with).
 
 The model scores the table it learned from (its metadata names it: features.flight_features, or the
 features_x<K> twin of a `--copies K` training run, whose predictions go to ml_x<K>.predictions); asking for
@@ -13,16 +14,17 @@ Run with:
 """
 
 import argparse
-from datetime import date
+from datetime import date, datetime
 
 from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.entry import run
 from lakehouse.errors import LakehouseError
 from lakehouse.ml import evaluation, model_store
 from lakehouse.ml.features import Split, features_table, in_period, model_input, read_features
-from lakehouse.project import feature_roles, source_relation
+from lakehouse.project import feature_roles, source_columns, source_relation
 from lakehouse.spark import delta_version, get_spark
 
 
@@ -30,6 +32,41 @@ def predictions_table(copies: int | None = None) -> str:
     """Where scores of the year's features land, or (K) of the features built on K copies of it: the source
     `ml.predictions` of the dbt project."""
     return source_relation("ml", "predictions", copies)
+
+
+def model_version_row(spark: SparkSession, metadata: dict) -> DataFrame:
+    """The version's row of ml.model_versions, in the columns (and types) the source's yml declares."""
+    split = Split.from_metadata(metadata["split"])
+    values = {
+        "model_version": metadata["model_version"],
+        "estimator": metadata["estimator"],
+        "features_table": metadata["features_table"],
+        "features_delta_version": metadata["features_delta_version"],
+        "threshold": metadata["threshold"],
+        "test_roc_auc": metadata["test_metrics"][model_store.model_label(metadata["estimator"])]["roc_auc"],
+        "test_from_date": split.test_from,
+        "test_before_date": split.end,
+        "trained_at": datetime.fromisoformat(metadata["trained_at"]),
+    }
+    columns = source_columns("ml", "model_versions", metadata.get("copies"))
+    schema = ", ".join(f"{name} {data_type}" for name, data_type in columns.items())
+    return spark.createDataFrame([tuple(values[name] for name in columns)], schema)
+
+
+def merge_into(spark: SparkSession, rows: DataFrame, table: str, keys: list[str]) -> int:
+    """Upsert the rows into a Delta table on its keys (creating it the first time); its new Delta version."""
+    spark.sql(f"create schema if not exists {table.partition('.')[0]}")
+    if not spark.catalog.tableExists(table):
+        rows.limit(0).write.format("delta").saveAsTable(table)
+    (
+        DeltaTable.forName(spark, table)
+        .alias("existing")
+        .merge(rows.alias("new"), " and ".join(f"existing.{key} = new.{key}" for key in keys))
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    return delta_version(spark, table)
 
 
 def scored_table(metadata: dict, copies: int | None) -> str:
@@ -72,22 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         F.lit(features_version).alias("features_delta_version"),
         F.current_timestamp().alias("scored_at"),
     )
-    target = predictions_table(metadata.get("copies"))
-    spark.sql(f"create schema if not exists {target.partition('.')[0]}")
-    if not spark.catalog.tableExists(target):
-        predictions.limit(0).write.format("delta").saveAsTable(target)
-    (
-        DeltaTable.forName(spark, target)
-        .alias("existing")
-        .merge(
-            predictions.alias("scored"),
-            f"existing.{key} = scored.{key} and existing.model_version = scored.model_version",
-        )
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
+    copies = metadata.get("copies")
+    target = predictions_table(copies)
+    version = merge_into(spark, predictions, target, [key, "model_version"])
+    merge_into(
+        spark, model_version_row(spark, metadata), source_relation("ml", "model_versions", copies), ["model_version"]
     )
-    version = delta_version(spark, target)
     table_rows = spark.table(target).count()
     print(
         f"scored {flight_count:,} flights of {table} from {start} to {end} with model {metadata['model_version']}"

@@ -15,7 +15,6 @@ Run with:
 """
 
 import argparse
-import logging
 from datetime import date
 
 from pyspark.ml import Pipeline, PipelineModel
@@ -26,7 +25,7 @@ from pyspark.sql import SparkSession
 from xgboost.spark import SparkXGBClassifier
 
 from lakehouse.entry import run
-from lakehouse.ml import evaluation, training
+from lakehouse.ml import evaluation, model_store, training
 from lakehouse.project import FeatureRoles, feature_roles
 from lakehouse.spark import get_spark
 
@@ -58,7 +57,7 @@ def candidates(quick: bool, only: str | None) -> dict[str, tuple]:
     """The classifiers the validation months choose between, each with its grid: MLlib's gradient-boosted trees,
     and XGBoost's, distributed over the same Spark (xgboost.spark, one worker per core or executor)."""
     workers = SparkSession.getActiveSession().sparkContext.defaultParallelism
-    logging.getLogger("XGBoost-PySpark").setLevel(logging.WARNING)  # its INFO lines repeat every parameter
+    model_store.quiet_xgboost()
     gbt = GBTClassifier(labelCol="label", featuresCol="features", subsamplingRate=0.8, seed=SEED)
     xgb = SparkXGBClassifier(
         label_col="label",
@@ -127,7 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # Evaluate once on the test period, against the baselines.
     progress("scoring the test period")
-    scored_test = {training.model_label(tuned.estimator): evaluation.from_model(model.transform(data.test))}
+    scored_test = {model_store.model_label(tuned.estimator): evaluation.from_model(model.transform(data.test))}
     scored_test.update({name: baseline(data.test) for name, baseline in baselines.items()})
     results = {name: evaluation.metrics(scored, tuned.threshold) for name, scored in scored_test.items()}
     print(evaluation.format_table(results, tuned.threshold))

@@ -44,7 +44,13 @@ UPSTREAM = {
 }
 TRAINING = f"exposure.{PROJECT}.flight_delay_training"
 SCORING = f"exposure.{PROJECT}.flight_delay_scoring"
+SERVICE = f"exposure.{PROJECT}.flight_delay_service"
 PREDICTIONS = f"source.{PROJECT}.ml.predictions"
+MONITORING = {
+    f"model.{PROJECT}.model_daily_performance",
+    f"model.{PROJECT}.model_calibration_by_decile",
+    f"model.{PROJECT}.model_feature_drift",
+}
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +98,7 @@ def test_every_model_seed_source_and_exposure_is_described(manifest):
     nodes = project_nodes(manifest, "model", "seed")
     sources = project_sources(manifest)
     exposures = manifest["exposures"]
-    assert len(nodes) >= 13 and len(sources) >= 4 and len(exposures) == 2  # the project, not an empty parse
+    assert len(nodes) >= 13 and len(sources) >= 4 and len(exposures) == 3  # the project, not an empty parse
 
     undescribed = [uid for uid, node in {**nodes, **exposures}.items() if not node["description"].strip()]
     undescribed += [uid for uid, source in sources.items() if not source["description"].strip()]
@@ -153,7 +159,7 @@ def test_the_overview_page_explains_the_layers_and_how_to_run_them(manifest):
     overview = manifest["docs"][f"doc.{PROJECT}.__overview__"]
     assert overview["package_name"] == PROJECT
     text = overview["block_contents"]
-    for layer in ("raw", "staging", "intermediate", "features", "ml"):
+    for layer in ("raw", "staging", "intermediate", "features", "ml", "monitoring"):
         assert f"| {layer}" in text, layer
     for command in ("make run", "dbt build", "python ml/train.py", "python ml/score.py", "dbt docs serve"):
         assert command in text, command
@@ -168,6 +174,14 @@ def test_the_lineage_runs_from_raw_data_through_features_to_the_ml_exposures(man
         script = exposure["meta"]["code"]
         assert (PROJECT_ROOT / script).is_file() and script in exposure["description"]
         assert exposure["meta"]["run"] == f"python {script}"
+    service = manifest["exposures"][SERVICE]
+    assert (PROJECT_ROOT / service["meta"]["code"]).is_file() and service["meta"]["run"] in service["description"]
+    assert set(manifest["parent_map"][SERVICE]) == {FLIGHT_FEATURES}
+
+
+def test_the_monitoring_models_read_the_predictions_and_the_outcomes(manifest):
+    for model in MONITORING:
+        assert {PREDICTIONS, FLIGHT_FEATURES} <= ancestors(manifest, model), model
 
 
 def test_each_layer_has_its_own_colour_in_the_lineage_graph(manifest):
@@ -175,7 +189,7 @@ def test_each_layer_has_its_own_colour_in_the_lineage_graph(manifest):
     for node in project_nodes(manifest, "model", "seed").values():
         layer = node["fqn"][1] if node["resource_type"] == "model" else "seeds"
         colours.setdefault(layer, set()).add(node["docs"]["node_color"])
-    assert set(colours) == {"seeds", "staging", "intermediate", "features"}
+    assert set(colours) == {"seeds", "staging", "intermediate", "features", "monitoring"}
     assert all(len(layer_colours) == 1 and None not in layer_colours for layer_colours in colours.values())
     assert len({colour for layer_colours in colours.values() for colour in layer_colours}) == len(colours)
 
@@ -254,11 +268,11 @@ def test_the_lineage_of_flight_features_draws_raw_data_through_to_predictions(si
     with docs_site.browser_page() as page:
         # The graph as the button opens it: flight_features' ancestors and descendants.
         drawn = set(docs_site.open_lineage(page, site, FLIGHT_FEATURES))
-        assert UPSTREAM | {FLIGHT_FEATURES, TRAINING, SCORING} <= drawn, drawn
+        assert UPSTREAM | {FLIGHT_FEATURES, TRAINING, SCORING, SERVICE} | MONITORING <= drawn, drawn
         assert PREDICTIONS not in drawn  # a source has no parents: flight_features is not its ancestor
 
         drawn = set(docs_site.select_lineage(page, docs_site.FULL_CHAIN_SELECTION))
-        assert UPSTREAM | {FLIGHT_FEATURES, TRAINING, SCORING, PREDICTIONS} <= drawn, drawn
+        assert UPSTREAM | {FLIGHT_FEATURES, TRAINING, SCORING, PREDICTIONS} | MONITORING <= drawn, drawn
         page.screenshot(path=str(screenshot))
 
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -7,16 +7,20 @@ import shutil
 from datetime import date
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from pyspark.ml import PipelineModel
 from pyspark.ml.classification import GBTClassifier
 from pyspark.sql import functions as F
+from sklearn.metrics import brier_score_loss, roc_auc_score
 
+from lakehouse import summary
 from lakehouse.errors import LakehouseError, ModelMissingError
 from lakehouse.ml import model_store
 from lakehouse.ml.features import Split, in_fixed_layout, in_period, model_input, read_features, split_rows
 from lakehouse.ml.tracking import EXPERIMENT, use_project_store
+from lakehouse.project import column_meta, feature_roles, model_relation
 from tests.conftest import PROJECT_ROOT, SLICE_SPLIT
 
 JANUARY, MARCH = (None, date(2013, 2, 1)), (date(2013, 3, 1), date(2013, 4, 1))
@@ -151,6 +155,51 @@ def test_scoring_twice_replaces_instead_of_duplicating(spark, trained):
 
     assert first == second == spark.table("ml.predictions").count() == rows_after_first
     assert spark.table("ml.predictions").select("flight_id").distinct().count() == rows_after_first
+
+
+def test_the_monitoring_models_agree_with_scikit_learn_and_a_pandas_stability_index(spark, dbt, trained, capsys):
+    score.main([])
+    dbt("build", "--select", "source:ml+")
+    version, test_from = trained["model_version"], trained["split"]["test_from"]
+    features = spark.table("features.flight_features")
+    scored = (
+        spark.table("ml.predictions")
+        .where(F.col("model_version") == version)
+        .join(features.select("flight_id", "flight_date", "is_delayed", "carrier_code"), "flight_id")
+        .toPandas()
+    )
+    daily = spark.table(model_relation("model_daily_performance")).where(F.col("model_version") == version).toPandas()
+    daily = daily.set_index("flight_date")
+    assert set(daily.index) == set(scored["flight_date"]) and len(daily) == 31  # every day of March
+    for day, flights in scored.groupby("flight_date"):
+        row = daily.loc[day]
+        assert row["scored_flight_count"] == len(flights)
+        assert row["observed_delay_rate"] == pytest.approx(flights["is_delayed"].mean(), abs=1e-12)
+        assert row["roc_auc"] == pytest.approx(roc_auc_score(flights["is_delayed"], flights["delay_probability"]))
+        assert row["brier_score"] == pytest.approx(
+            brier_score_loss(flights["is_delayed"], flights["delay_probability"])
+        )
+
+    drift = spark.table(model_relation("model_feature_drift")).where(F.col("model_version") == version).toPandas()
+    roles = feature_roles()
+    by_date = {name for name, meta in column_meta("flight_features").items() if meta.get("drift") == "by_date"}
+    assert by_date == {"month_of_year", "day_of_week"}
+    assert set(drift["feature_name"]) == set(roles.categorical + roles.numeric) - by_date
+    assert len(drift) == 31 * len(set(drift["feature_name"]))
+    # The carriers of the week to 31 March against those of the flights before March, in pandas.
+    last_day = max(scored["flight_date"])
+    week = scored[scored["flight_date"] > last_day - pd.Timedelta(days=7)]["carrier_code"].value_counts(normalize=True)
+    learned = features.where(F.col("flight_date") < test_from).select("carrier_code").toPandas()
+    reference = learned["carrier_code"].value_counts(normalize=True)
+    shares = pd.concat([week, reference], axis=1, keys=["week", "reference"]).fillna(0).clip(lower=1e-4)
+    expected = ((shares["week"] - shares["reference"]) * np.log(shares["week"] / shares["reference"])).sum()
+    carrier = drift[(drift["feature_name"] == "carrier_code") & (drift["flight_date"] == last_day)]
+    assert carrier["population_stability_index"].item() == pytest.approx(expected)
+
+    summary.main([])
+    printed = capsys.readouterr().out
+    assert f"monitoring {version}, {last_day}: {len(scored[scored['flight_date'] == last_day]):,} flights" in printed
+    assert "calibration by decile, predicted/observed: " in printed and "drift over the week to" in printed
 
 
 def test_training_on_an_old_delta_version_reproduces_its_metrics(spark, dbt, trained):

@@ -2,6 +2,7 @@
 metadata.json saying what it was trained on and how well it did."""
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,16 @@ def _versions(complete_only: bool) -> list[int]:
 def next_version_dir() -> Path:
     """A new version folder, numbered past every earlier one, finished or not."""
     return models_dir() / f"v{(_versions(complete_only=False) or [0])[-1] + 1}"
+
+
+def quiet_xgboost() -> None:
+    """xgboost.spark logs every parameter at INFO on each fit and each prediction."""
+    logging.getLogger("XGBoost-PySpark").setLevel(logging.WARNING)
+
+
+def model_label(estimator: str) -> str:
+    """The tuned model's name in its metadata's test_metrics, beside its baselines'."""
+    return f"{estimator} (tuned)"
 
 
 def save(model: "PipelineModel", metadata: dict, version_dir: Path) -> Path:
@@ -68,4 +79,5 @@ def load(version: str | None = None) -> tuple["PipelineModel", dict]:
     from pyspark.ml import PipelineModel
 
     version_dir = chosen_version_dir(version)
+    quiet_xgboost()
     return PipelineModel.load(str(version_dir / "pipeline")), read_metadata(version_dir)

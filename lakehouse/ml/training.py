@@ -230,7 +230,7 @@ def save(
     version_dir = model_store.next_version_dir()
     plots_dir = version_dir / "plots"
     plots_dir.mkdir(parents=True)
-    importances = readable_importances(model, scored_test[model_label(tuned.estimator)])
+    importances = readable_importances(model, scored_test[model_store.model_label(tuned.estimator)])
     plot_paths = plots.curves_and_calibration(scored_test, plots_dir) + [
         plots.feature_importances(importances, plots_dir)
     ]
@@ -273,11 +273,6 @@ def online_export(model: PipelineModel, metadata: dict, version_dir: Path) -> di
     return {"file": path.name, "runtime": f"onnxruntime {package_version('onnxruntime')}"}
 
 
-def model_label(estimator: str) -> str:
-    """The tuned model's name in the test table, beside its baselines'."""
-    return f"{estimator} (tuned)"
-
-
 def git_commit() -> str | None:
     result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True)
     return result.stdout.strip() or None
@@ -301,7 +296,7 @@ def track(model: PipelineModel, metadata: dict, plot_paths: list[Path]) -> str:
         for model_name, values in metadata["test_metrics"].items():
             prefix = (
                 "test"
-                if model_name == model_label(metadata["estimator"])
+                if model_name == model_store.model_label(metadata["estimator"])
                 else f"baseline_{model_name.split()[0].lower()}"
             )
             mlflow.log_metrics({f"{prefix}_{metric}": value for metric, value in values.items()})

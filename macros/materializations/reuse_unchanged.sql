@@ -57,6 +57,11 @@
         schema=node.schema,
         identifier=(node.identifier or node.alias) if node.resource_type == 'source' else node.alias,
     ) -%}
+    {#- A source another program has not written yet (ml.model_versions before the first scoring run). -#}
+    {%- if node.resource_type == 'source'
+        and adapter.get_relation(relation.database, relation.schema, relation.identifier) is none -%}
+        {{ return([relation ~ '@absent']) }}
+    {%- endif -%}
     {{ return([relation ~ '@' ~ newest_commit(relation)['version']]) }}
 {%- endmacro %}
 
