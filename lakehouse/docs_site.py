@@ -7,7 +7,6 @@ screenshot. Playwright never downloads a browser of its own here: it is pointed 
 """
 
 import argparse
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 from lakehouse.entry import run
 from lakehouse.errors import BrowserMissingError, InputMissingError, ServerError
 from lakehouse.paths import PROJECT_ROOT
+from lakehouse.servers.daemons import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No network but loopback here, and nothing to sync or update: keep Chromium from trying.
@@ -53,12 +53,6 @@ _DRAWN_NODES_JS = """() => {
         return [n.id(), inside, Math.round(box.x1), Math.round(box.y1)];
     });
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager

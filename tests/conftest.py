@@ -7,7 +7,6 @@ embedded Derby metastore admits one JVM, and one JVM start is much faster than o
 import contextlib
 import csv
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from lakehouse.ingest import dataset
 from lakehouse.jars import delta_jar_present
 from lakehouse.paths import PROJECT_ROOT, STATE_HOME_VARIABLE, jar_dir
+from lakehouse.servers.daemons import free_port
 
 SLICE_MONTHS = {"1", "2", "3"}
 # ml/train.py on the slice: train January, tune February, test March, a one-point grid.
@@ -101,12 +101,6 @@ def lakehouse_command(*args: str, home: Path) -> subprocess.CompletedProcess:
         text=True,
         timeout=600,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

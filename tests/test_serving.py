@@ -16,8 +16,9 @@ from pyspark.sql import functions as F
 
 from lakehouse.ml import evaluation, model_store
 from lakehouse.ml.features import model_input, read_features
+from lakehouse.servers.daemons import free_port
 from lakehouse.serving.app import MAX_BATCH
-from tests.conftest import PROJECT_ROOT, SLICE_SPLIT, free_port, venv_command
+from tests.conftest import PROJECT_ROOT, SLICE_SPLIT, venv_command
 from tests.test_ml import load_script
 
 PARITY = 1e-6

@@ -20,6 +20,13 @@ from lakehouse.paths import metastore_holder_file, server_dir
 from lakehouse.processes import alive
 
 
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @dataclass(frozen=True)
 class Daemon:
     name: str

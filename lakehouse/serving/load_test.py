@@ -24,9 +24,9 @@ import numpy as np
 import psutil
 
 from lakehouse.bench.benchmark import tree_rss
-from lakehouse.docs_site import free_port
 from lakehouse.errors import ServerError
 from lakehouse.paths import state_home
+from lakehouse.servers.daemons import free_port
 from lakehouse.serving.app import LOOPBACK, table_location
 from lakehouse.serving.feature_store import FeatureSnapshot
 from lakehouse.serving.online_model import OnlineModel
