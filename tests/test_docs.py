@@ -71,12 +71,12 @@ def project_nodes(manifest, *resource_types):
 
 
 def read_models(manifest):
-    """The models whose every column is documented: staging (what the sources mean) and flight_features (what
-    the model learns from)."""
+    """The models whose every column is documented: staging (what the sources mean), flight_features (what
+    the model learns from) and monitoring (how it does)."""
     return {
         unique_id: node
         for unique_id, node in project_nodes(manifest, "model").items()
-        if node["fqn"][1] == "staging" or unique_id == FLIGHT_FEATURES
+        if node["fqn"][1] in ("staging", "monitoring") or unique_id == FLIGHT_FEATURES
     }
 
 
@@ -108,9 +108,9 @@ def test_every_model_seed_source_and_exposure_is_described(manifest):
     assert undescribed == []
 
 
-def test_every_declared_column_of_staging_and_flight_features_is_described(manifest):
+def test_every_declared_column_of_staging_features_and_monitoring_is_described(manifest):
     models = read_models(manifest)
-    assert len(models) == 7
+    assert len(models) == 12
     undescribed = [
         f"{node['name']}.{column['name']}"
         for node in models.values()
@@ -228,7 +228,7 @@ def test_the_catalog_lists_every_table_with_its_column_types(generated):
     assert catalogued_types == declared
 
 
-def test_every_built_column_of_staging_and_flight_features_is_described(generated):
+def test_every_built_column_of_staging_features_and_monitoring_is_described(generated):
     _, manifest, catalog = generated
     undescribed = [
         f"{node['name']}.{column}"
