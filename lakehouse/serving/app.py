@@ -192,14 +192,16 @@ def create_app(model_version: str | None = None, with_flights: bool = True) -> S
 
 
 def load(model_version: str | None, with_flights: bool, features: FeatureSnapshot | None) -> Served:
-    """The model version asked for (default: the newest), and its features table unless this one is current."""
+    """The model version asked for (default: the newest), with `features` if they are the current snapshot of its
+    features table (the caller has checked their Delta version), else a fresh read."""
     model = OnlineModel.load(model_version)
     if not with_flights:
         return Served(model, None)
     table = model.metadata["features_table"]
-    location = table_location(table)
-    if features is None or features.table != table or features.delta_version != latest_delta_version(location):
-        features = FeatureSnapshot.read(table, location, model.metadata["feature_columns"]["key"], model.fields)
+    if features is None or features.table != table:
+        features = FeatureSnapshot.read(
+            table, table_location(table), model.metadata["feature_columns"]["key"], model.fields
+        )
     return Served(model, features)
 
 
@@ -212,7 +214,7 @@ def reloaded(current: Served, model_version: str | None, with_flights: bool) -> 
         return current
     if not (model_store.models_dir() / newest / ONNX_FILE).exists():
         return current  # training saves the ONNX graph last: not ready yet
-    return load(newest, with_flights, features)
+    return load(newest, with_flights, None if stale else features)
 
 
 def table_location(table: str) -> Path:
