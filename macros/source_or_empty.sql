@@ -6,7 +6,7 @@
 -#}
 {% macro source_or_empty(source_name, table_name) -%}
     {%- set relation = source(source_name, table_name) -%}
-    {%- if execute and adapter.get_relation(relation.database, relation.schema, relation.identifier) is none -%}
+    {%- if execute and not relation_exists(relation) -%}
         {%- set node = graph.sources['source.' ~ project_name ~ '.' ~ source_name ~ '.' ~ table_name] -%}
         (
             select
@@ -18,4 +18,10 @@
     {%- else -%}
         {{ relation }}
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- Whether the catalog holds the relation now (sources written outside dbt may not exist yet). -#}
+{% macro relation_exists(relation) -%}
+    {{ return(adapter.get_relation(relation.database, relation.schema, relation.identifier) is not none) }}
 {%- endmacro %}

@@ -58,8 +58,7 @@
         identifier=(node.identifier or node.alias) if node.resource_type == 'source' else node.alias,
     ) -%}
     {#- A source another program has not written yet (ml.model_versions before the first scoring run). -#}
-    {%- if node.resource_type == 'source'
-        and adapter.get_relation(relation.database, relation.schema, relation.identifier) is none -%}
+    {%- if node.resource_type == 'source' and not relation_exists(relation) -%}
         {{ return([relation ~ '@absent']) }}
     {%- endif -%}
     {{ return([relation ~ '@' ~ newest_commit(relation)['version']]) }}
