@@ -11,6 +11,8 @@ COMMANDS = {
     "jars": ("lakehouse.jars", "main"),
     "ingest": ("lakehouse.ingest.loader", "main"),
     "scale": ("lakehouse.ingest.scale", "main"),
+    "replay": ("lakehouse.ingest.replay", "main"),
+    "stream": ("lakehouse.ingest.stream", "main"),
     "summary": ("lakehouse.summary", "main"),
     "bench": ("lakehouse.bench.benchmark", "main"),
     "profile": ("lakehouse.bench.profile", "main"),

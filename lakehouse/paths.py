@@ -23,6 +23,16 @@ def landing_dir() -> Path:
     return state_home() / "landing"
 
 
+def events_landing_dir() -> Path:
+    """The feed's landing folder: `lakehouse replay` writes event files here, `lakehouse stream` reads them."""
+    return landing_dir() / "events"
+
+
+def stream_dir() -> Path:
+    """`lakehouse stream`'s checkpoint (what it has read and committed) and its per-batch metrics."""
+    return state_home() / "stream"
+
+
 def metastore_dir() -> Path:
     return state_home() / "metastore_db"
 

@@ -132,18 +132,32 @@ def ensure_metastore_free(grace_seconds: float = 10.0) -> None:
         time.sleep(0.5)
 
 
-def get_spark(app_name: str = "lakehouse", target: str | None = None) -> SparkSession:
-    """A Hive-enabled SparkSession with Delta, configured exactly like dbt's session target."""
+def get_spark(app_name: str = "lakehouse", target: str | None = None, metastore: bool = True) -> SparkSession:
+    """A Hive-enabled SparkSession with Delta, configured exactly like dbt's session target.
+
+    metastore=False: the same session without the metastore, for a process that reads and writes Delta tables by
+    path only and must run beside dbt (the embedded metastore admits one process): `lakehouse stream`.
+    """
     conf = spark_conf(target)
+    if not metastore:
+        if is_remote(conf):
+            raise LakehouseError("this runs Spark in its own process: use --target local or cluster (or DBT_TARGET)")
+        conf["spark.sql.catalogImplementation"] = "in-memory"
     if SparkSession.getActiveSession() is None and not is_remote(conf):
         ensure_delta_jars()
-        ensure_metastore_free()
+        if metastore:
+            ensure_metastore_free()
     state_home().mkdir(parents=True, exist_ok=True)
     # A Connect server has its catalog from the start; asking again only makes the client warn.
-    builder = SparkSession.builder if is_remote(conf) else SparkSession.builder.enableHiveSupport()
+    builder = SparkSession.builder if is_remote(conf) or not metastore else SparkSession.builder.enableHiveSupport()
     for key, value in conf.items():
         builder = builder.config(key, value)
     return builder.appName(app_name).getOrCreate()
+
+
+def warehouse_dir() -> Path:
+    """Where the metastore keeps its schemas' folders (`<warehouse>/<schema>.db/<table>`), as profiles.yml says."""
+    return Path(spark_conf("local")["spark.sql.warehouse.dir"])
 
 
 def delta_version(spark: SparkSession, table: str) -> int:

@@ -1,11 +1,15 @@
 {#-
     True when a bronze table's loader proved that it holds each natural key once (lakehouse/ingest/duplicate_free.py
-    records the Delta version it checked as a table property) and no commit since then changed its data: only
-    property changes, OPTIMIZE and VACUUM, which keep the rows. Staging then skips its deduplication. False at
-    parse time and in unit tests, which bring rows of their own, and whenever in doubt.
+    records the Delta version it checked as a table property), no commit since then changed its data (only
+    property changes, OPTIMIZE and VACUUM, which keep the rows), and the stream has written nothing to the event
+    table of the same kind (`stream_relation`), whose rows could repeat it. Staging then skips its
+    deduplication. False at parse time and in unit tests, which bring rows of their own, and whenever in doubt.
 -#}
-{% macro has_no_duplicate_loads(relation) -%}
+{% macro has_no_duplicate_loads(relation, stream_relation) -%}
     {%- if not execute or model.resource_type == 'unit_test' -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- if run_query('select 1 from ' ~ stream_relation ~ ' limit 1').rows | length > 0 -%}
         {{ return(false) }}
     {%- endif -%}
     {%- set keeps_rows = ['SET TBLPROPERTIES', 'UNSET TBLPROPERTIES', 'OPTIMIZE', 'VACUUM START', 'VACUUM END'] -%}

@@ -12,7 +12,7 @@ models' unique tests run either way.
 
 from pyspark.sql import SparkSession
 
-from lakehouse.ingest.bronze_schemas import NATURAL_KEYS
+from lakehouse.ingest.bronze_tables import NATURAL_KEYS
 
 PROPERTY = "lakehouse.duplicate_free_version"
 

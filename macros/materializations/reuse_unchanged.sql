@@ -5,8 +5,10 @@
     fingerprint is kept as a table property; a later build with the same fingerprint, of a table whose newest
     commit is still that property, reuses the table as it is instead of writing the same rows again. Delta
     versions only move forward, so a reloaded source or a rebuilt parent always rebuilds its children;
-    `--full-refresh` rebuilds everything, as dbt users expect. A reuse still runs its data tests. An incremental
-    model merges once more on the build after it was created, as its SQL gains the incremental filter then.
+    `--full-refresh` rebuilds everything, as dbt users expect. A reuse still runs its data tests. What an
+    incremental model's compiled code says of its own state (the load times its arrival inputs are read from,
+    macros/arrivals.sql) is not part of its fingerprint, since it moves with every build; its inputs' versions
+    are, and are recorded with it.
 -#}
 {% macro build_unless_unchanged(build) -%}
     {%- set fingerprint = build_fingerprint() -%}
@@ -18,9 +20,13 @@
         {%- endif -%}
         {{ return({'relations': [this]}) }}
     {%- endif -%}
+    {%- set arrivals = current_arrivals(model.compiled_code) -%}
     {%- set result = build() -%}
     {%- call statement('record_build_fingerprint') -%}
-        alter table {{ this }} set tblproperties ('lakehouse.build_fingerprint' = '{{ fingerprint }}')
+        alter table {{ this }} set tblproperties (
+            'lakehouse.build_fingerprint' = '{{ fingerprint }}'
+            {%- if arrivals %}, 'lakehouse.arrivals' = '{{ tojson(arrivals) }}'{% endif %}
+        )
     {%- endcall -%}
     {{ return(result) }}
 {%- endmacro %}
@@ -28,7 +34,7 @@
 
 {% macro build_fingerprint() -%}
     {%- set inputs = [
-        model.compiled_code if model.resource_type != 'seed' else model.checksum.checksum,
+        without_arrival_times(model.compiled_code) if model.resource_type != 'seed' else model.checksum.checksum,
         tojson(model.config),
         tojson(invocation_args_dict.get('vars', {})),
     ] -%}

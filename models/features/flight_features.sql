@@ -1,9 +1,11 @@
 {#-
     One row per flight that departed: what was known before its scheduled departure, and whether it left
-    more than `delay_threshold_minutes` late. Incremental by month: a run merges the months from the latest
-    one already present (re-merged, in case it was partial) up to `features_through_month`. Not partitioned
-    by month: the merge matches on flight_id and reads the whole table anyway, and 300 years of months would
-    be 3,600 folders of small files.
+    more than `delay_threshold_minutes` late. Incremental by what arrived: every feature looks back in time
+    (or, the scheduled congestion, across its own day), so the flights or weather staged since the last build
+    (macros/arrivals.sql) can change the features of their own day and of later days only. A build recomputes
+    the flights from the earliest such day on, and the days after the last one built (up to
+    `features_through_month`, when set), and merges them. Not partitioned by month: the merge matches on
+    flight_id, and 300 years of months would be 3,600 folders of small files.
 -#}
 {{
     config(
@@ -58,14 +60,37 @@ calendar as (
 
 ),
 
+-- The earliest day a build must recompute: that of a flight or an observation staged since the last build.
+changed_days as (
+
+    select min(flight_date) as changed_from_date
+    from {{ ref('stg_nycflights__flights') }}
+    where {{ arrived_since_last_build(ref('stg_nycflights__flights'), 'loaded_at') }}
+
+    union all
+
+    select min(to_date(observed_at)) as changed_from_date
+    from {{ ref('stg_nycflights__weather') }}
+    where {{ arrived_since_last_build(ref('stg_nycflights__weather'), 'loaded_at') }}
+    {% if is_incremental() -%}
+    /*built*/  -- noqa: disable=LT02
+    union all
+
+    -- and the days after the last one built, when `features_through_month` has moved on
+    select date_add(max(flight_date), 1) as changed_from_date
+    from {{ this }}  -- noqa: enable=LT02
+    /*built*/
+    {%- endif %}
+
+),
+
+-- A first build finds every staged row arrived, and takes every day.
 departed as (
 
     select * from flights
     where not is_cancelled
         and {{ is_within_feature_months('flight_date') }}
-        {%- if is_incremental() %}
-            and flight_date >= (select coalesce(max(built.flight_month), date '1900-01-01') from {{ this }} as built)
-        {%- endif %}
+        and flight_date >= (select min(changed_days.changed_from_date) from changed_days)
 
 ),
 
@@ -114,7 +139,6 @@ final as (
         calendar.days_to_nearest_holiday,
         {{ is_delayed('departed.departure_delay_minutes') }} as is_delayed,
         departed.flight_date,
-        trunc(departed.flight_date, 'MM') as flight_month,
         departed.scheduled_departure_at
 
     from departed

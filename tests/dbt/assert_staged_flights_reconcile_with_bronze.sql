@@ -1,13 +1,25 @@
-{#- Staging keeps every bronze flight but duplicate copies: staged rows = bronze rows - surplus copies. -#}
+{#-
+    Staging keeps every bronze flight, loaded from a CSV or streamed, but duplicate copies:
+    staged rows = bronze rows - surplus copies.
+-#}
+{%- set flight_key = 'carrier, flight, origin, year, month, day, sched_dep_time' -%}
 with
 
 bronze as (
 
+    select {{ flight_key }} from {{ source('nycflights', 'flights') }}
+    union all
+    select {{ flight_key }} from {{ source('nycflights', 'flight_events') }}
+
+),
+
+counted as (
+
     select
         count(*) as bronze_rows,
-        count(distinct carrier, flight, origin, year, month, day, sched_dep_time) as distinct_flights
+        count(distinct {{ flight_key }}) as distinct_flights
 
-    from {{ source('nycflights', 'flights') }}
+    from bronze
 
 ),
 
@@ -20,11 +32,11 @@ staged as (
 reconciled as (
 
     select
-        bronze.bronze_rows,
-        bronze.bronze_rows - bronze.distinct_flights as duplicate_copies,
+        counted.bronze_rows,
+        counted.bronze_rows - counted.distinct_flights as duplicate_copies,
         staged.staged_rows
 
-    from bronze
+    from counted
     cross join staged
 
 )

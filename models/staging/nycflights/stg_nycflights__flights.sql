@@ -1,8 +1,43 @@
+{#-
+    Incremental: a build merges the bronze rows loaded since the last one, from the CSV loader and the stream
+    alike (macros/arrivals.sql), and rebuilds the whole table when a CSV load replaced rows instead of adding them.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='flight_id',
+        on_schema_change='fail',
+    )
+}}
+{%- set bronze_columns -%}
+    year, month, day, sched_dep_time, dep_time, dep_delay, arr_delay, air_time, carrier, flight, tailnum, origin,
+    dest, distance, time_hour, _batch_id, _loaded_at
+{%- endset %}
+
 with
+
+loaded as (
+
+    select {{ bronze_columns }}
+    from {{ source('nycflights', 'flights') }}
+    where {{ arrived_since_last_build(source('nycflights', 'flights'), '_loaded_at') }}
+
+),
+
+streamed as (
+
+    select {{ bronze_columns }}
+    from {{ source('nycflights', 'flight_events') }}
+    where {{ arrived_since_last_build(source('nycflights', 'flight_events'), '_loaded_at') }}
+
+),
 
 source as (
 
-    select * from {{ source('nycflights', 'flights') }}
+    select * from loaded
+    union all
+    select * from streamed
 
 ),
 
@@ -45,12 +80,13 @@ keyed as (
 
 ),
 
--- A flight loaded more than once keeps its latest load, unless the loader proved there is only one.
+-- A flight loaded more than once (twice from CSV, or from CSV and the stream) keeps its latest load, unless the
+-- loader proved there is only one.
 deduplicated as (
 
     select
         *,
-        {%- if has_no_duplicate_loads(source('nycflights', 'flights')) %}
+        {%- if has_no_duplicate_loads(source('nycflights', 'flights'), source('nycflights', 'flight_events')) %}
             1 as copy_number
         {%- else %}
             row_number() over (partition by flight_id order by loaded_at desc, batch_id asc) as copy_number

@@ -1,8 +1,43 @@
+{#-
+    Incremental like stg_nycflights__flights: a build merges the observations loaded since the last one, from the
+    CSV loader and the stream, and rebuilds the table when a CSV load replaced rows.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key='weather_observation_id',
+        on_schema_change='fail',
+    )
+}}
+{%- set bronze_columns -%}
+    origin, temp, dewp, humid, wind_dir, wind_speed, wind_gust, precip, pressure, visib, time_hour, _batch_id,
+    _loaded_at
+{%- endset %}
+
 with
+
+loaded as (
+
+    select {{ bronze_columns }}
+    from {{ source('nycflights', 'weather') }}
+    where {{ arrived_since_last_build(source('nycflights', 'weather'), '_loaded_at') }}
+
+),
+
+streamed as (
+
+    select {{ bronze_columns }}
+    from {{ source('nycflights', 'weather_events') }}
+    where {{ arrived_since_last_build(source('nycflights', 'weather_events'), '_loaded_at') }}
+
+),
 
 source as (
 
-    select * from {{ source('nycflights', 'weather') }}
+    select * from loaded
+    union all
+    select * from streamed
 
 ),
 
@@ -33,7 +68,7 @@ deduplicated as (
 
     select
         *,
-        {%- if has_no_duplicate_loads(source('nycflights', 'weather')) %}
+        {%- if has_no_duplicate_loads(source('nycflights', 'weather'), source('nycflights', 'weather_events')) %}
             1 as copy_number
         {%- else %}
             row_number() over (
