@@ -35,12 +35,13 @@
 
 {#-
     The compiled code without what moves with the table's own state: the recorded load times, and any part
-    that only an incremental build has, between /*built*/ comments. What the build fingerprint hashes, so that a
-    table is reused on the build after the one that created it, as on any other.
+    that only an incremental build has, between /*built*/ comments; runs of whitespace count as one space. What
+    the build fingerprint hashes, so that a table is reused on the build after the one that created it.
 -#}
 {% macro without_arrival_times(compiled_code) -%}
     {%- set code = modules.re.sub('(/[*]arrived:[^*]+[*]/).*?/[*]arrived[*]/', '\\1', compiled_code or '') -%}
-    {{ return(modules.re.sub('(?s)/[*]built[*]/.*?/[*]built[*]/', '', code)) }}
+    {%- set code = modules.re.sub('(?s)/[*]built[*]/.*?/[*]built[*]/', '', code) -%}
+    {{ return(modules.re.sub('\\s+', ' ', code).strip()) }}
 {%- endmacro %}
 
 

@@ -72,14 +72,13 @@ changed_days as (
     select min(to_date(observed_at)) as changed_from_date
     from {{ ref('stg_nycflights__weather') }}
     where {{ arrived_since_last_build(ref('stg_nycflights__weather'), 'loaded_at') }}
-    {% if is_incremental() -%}
-    /*built*/  -- noqa: disable=LT02
-    union all
+    {%- if is_incremental() %} /*built*/
 
-    -- and the days after the last one built, when `features_through_month` has moved on
-    select date_add(max(flight_date), 1) as changed_from_date
-    from {{ this }}  -- noqa: enable=LT02
-    /*built*/
+        -- and the days after the last one built, when `features_through_month` has moved on
+        union all
+
+        select date_add(max(flight_date), 1) as changed_from_date
+        from {{ this }} /*built*/
     {%- endif %}
 
 ),
