@@ -45,15 +45,24 @@
 {%- endmacro %}
 
 
-{#- {relation: {version, through}} as the table's last build recorded them; {} when there is none. -#}
+{#-
+    {relation: {version, through}} as the table's last build recorded them; {} when there is none. Read once a
+    run: what the build records at its end is for the next run.
+-#}
 {% macro recorded_arrivals(relation) -%}
-    {%- if not execute or model.resource_type == 'unit_test' or load_relation(relation) is none -%}
+    {%- if not execute or model.resource_type == 'unit_test' -%}
         {{ return({}) }}
     {%- endif -%}
-    {%- for row in run_query('show tblproperties ' ~ relation).rows if row[0] == 'lakehouse.arrivals' -%}
-        {{ return(fromjson(row[1])) }}
-    {%- endfor -%}
-    {{ return({}) }}
+    {%- set recorded = graph.setdefault('lakehouse_recorded_arrivals', {}) -%}
+    {%- if (relation | string) not in recorded -%}
+        {%- do recorded.update({(relation | string): {}}) -%}
+        {%- if load_relation(relation) is not none -%}
+            {%- for row in run_query('show tblproperties ' ~ relation).rows if row[0] == 'lakehouse.arrivals' -%}
+                {%- do recorded.update({(relation | string): fromjson(row[1])}) -%}
+            {%- endfor -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(recorded[relation | string]) }}
 {%- endmacro %}
 
 
@@ -115,11 +124,16 @@
     {%- elif config.get('materialized') != 'incremental' -%}
         {{ return(configured) }}
     {%- endif -%}
-    {%- for relation, recorded in recorded_arrivals(this).items() -%}
-        {%- if changed_beyond_appends(relation, recorded['version']) -%}
-            {{ log(this ~ ' rebuilds whole: ' ~ relation ~ ' changed by more than added rows since', info=true) }}
-            {{ return(true) }}
-        {%- endif -%}
-    {%- endfor -%}
-    {{ return(false) }}
+    {#- Asked at compile time and again by the materialization: the answer is kept for the rest of the run. -#}
+    {%- set answers = graph.setdefault('lakehouse_rebuilds_whole', {}) -%}
+    {%- if (this | string) not in answers -%}
+        {%- do answers.update({(this | string): false}) -%}
+        {%- for relation, recorded in recorded_arrivals(this).items() if not answers[this | string] -%}
+            {%- if changed_beyond_appends(relation, recorded['version']) -%}
+                {{ log(this ~ ' rebuilds whole: ' ~ relation ~ ' changed by more than added rows', info=true) }}
+                {%- do answers.update({(this | string): true}) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(answers[this | string]) }}
 {%- endmacro %}

@@ -196,7 +196,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     tally = replay(args)
-    kinds = ", ".join(f"{count:,} {kind}" for kind, count in tally.kinds.items())
+    kinds = ", ".join(f"{tally.kinds.get(kind, 0):,} {kind}" for kind in args.kinds)
     print(
         f"replayed {tally.events:,} events ({kinds}) as {tally.lines:,} lines in {tally.files:,} files"
         f" to {args.landing_dir or events_landing_dir()}: {tally.duplicates:,} delivered twice,"

@@ -1,0 +1,216 @@
+"""The feed, end to end on the January–March slice, as a user runs it: `lakehouse replay` with duplicates, late
+and malformed events, `lakehouse stream --available-now`, `dbt build`, each a child process on a state folder of
+its own (this session's JVM holds the other one's metastore; the stream needs none, dbt does).
+
+The feed arrives in two parts, each streamed and built before the next: the second part's late events belong
+to the first part's days, so the second build must recompute them across the boundary. The features equal the
+batch path's (CSV ingest and `dbt build` on the same slice), row for row; the same events replayed again add
+nothing; a stream killed between the commits of one micro-batch loses and repeats nothing when it restarts."""
+
+import csv
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from lakehouse.ingest.bronze_tables import NATURAL_KEYS
+from lakehouse.summary import fingerprint_query
+from tests.conftest import MODELS_AND_SEEDS, dbt_command, run_child, venv_command
+
+DUPLICATES, LATE, MALFORMED = 0.02, 0.05, 0.01
+# The feed's second part: landing files from this simulated instant on are held back until the first is built.
+SPLIT_AT = "20130215T000000"
+REASONS = {
+    "not a whole JSON object",
+    "unknown event_type 'flight_diverted'",
+    "no event_id",
+    "year, month and day do not form a date",
+}
+
+
+@pytest.fixture(scope="module")
+def stream_env(lakehouse_home, tmp_path_factory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("stream_home")
+    (home / "jars").symlink_to((lakehouse_home / "jars").resolve(), target_is_directory=True)
+    return {**{name: value for name, value in os.environ.items() if name != "DBT_TARGET"}, "LAKEHOUSE_HOME": str(home)}
+
+
+def lakehouse(env: dict[str, str], *args: str, timeout: float = 900) -> str:
+    finished = run_child([venv_command("lakehouse"), *args], env, timeout)
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    return finished.stdout
+
+
+def table_path(env: dict[str, str], relation: str) -> Path:
+    schema, name = relation.split(".")
+    return Path(env["LAKEHOUSE_HOME"]) / "warehouse" / f"{schema}.db" / name
+
+
+def delta_table(spark, env, relation):
+    """A table of the stream's state folder, read by path: this session's metastore is the other folder's."""
+    return spark.read.format("delta").load(str(table_path(env, relation)))
+
+
+def stopped(output: str) -> dict[str, int]:
+    """The totals of the stream's last line."""
+    line = output.strip().splitlines()[-1]
+    found = re.fullmatch(
+        r"stream stopped: ([\d,]+) lines -> ([\d,]+) events landed, ([\d,]+) duplicates dropped,"
+        r" ([\d,]+) quarantined",
+        line,
+    )
+    assert found, line
+    names = ("lines", "landed", "duplicates", "quarantined")
+    return {name: int(count.replace(",", "")) for name, count in zip(names, found.groups(), strict=True)}
+
+
+def newest_version(spark, env, relation) -> int:
+    return spark.sql(f"describe history delta.`{table_path(env, relation)}` limit 1").first()["version"]
+
+
+def replayed_counts(output: str) -> dict[str, int]:
+    """What `lakehouse replay` says it wrote: events of each kind, and the duplicate, late and malformed lines."""
+    counts = re.search(
+        r"\(([\d,]+) flights, ([\d,]+) weather\).* ([\d,]+) delivered twice, ([\d,]+) late, ([\d,]+) malformed", output
+    ).groups()
+    names = ("flights", "weather", "duplicates", "late", "malformed")
+    return {name: int(count.replace(",", "")) for name, count in zip(names, counts, strict=True)}
+
+
+def slice_rows(slice_dir: Path, kind: str) -> int:
+    with (slice_dir / f"{kind}.csv").open(newline="") as source:
+        return len({tuple(row[key] for key in NATURAL_KEYS[kind]) for row in csv.DictReader(source)})
+
+
+@pytest.fixture(scope="module")
+def streamed(stream_env, slice_dir, tmp_path_factory):
+    """The slice's feed streamed and built in two parts; what replay and the stream printed."""
+    landing = Path(stream_env["LAKEHOUSE_HOME"]) / "landing" / "events"
+    held = tmp_path_factory.mktemp("held_back")
+    replayed = lakehouse(
+        stream_env,
+        "replay",
+        *("--source-dir", str(slice_dir), "--seed", "7", "--file-minutes", "360", "--late-minutes", "120"),
+        *("--duplicates", str(DUPLICATES), "--late", str(LATE), "--malformed", str(MALFORMED)),
+    )
+    second_part = [path for path in landing.glob("*.ndjson") if path.name.split("-")[1] >= SPLIT_AT]
+    for path in second_part:
+        path.rename(held / path.name)
+    streams = [lakehouse(stream_env, "stream", "--available-now")]
+    artifacts = tmp_path_factory.mktemp("stream_dbt")
+    build = dbt_command("build", *MODELS_AND_SEEDS, artifacts=artifacts)
+    finished = run_child(build, stream_env)
+    assert finished.returncode == 0, finished.stdout[-3000:]
+    for path in second_part:
+        (held / path.name).rename(path)
+    streams.append(lakehouse(stream_env, "stream", "--available-now"))
+    finished = run_child(build, stream_env)
+    assert finished.returncode == 0, finished.stdout[-3000:]
+    return {"replayed": replayed, "streams": streams, "build": build}
+
+
+def test_the_streamed_features_equal_the_batch_path_s(spark, stream_env, streamed, local_fingerprint):
+    features = delta_table(spark, stream_env, "features.flight_features")
+    features.createOrReplaceTempView("streamed_flight_features")
+    assert tuple(spark.sql(fingerprint_query("streamed_flight_features")).first()) == local_fingerprint
+    # ...and the second build merged the flights from the late events' days on, not the whole table again.
+    history = spark.sql(f"describe history delta.`{table_path(stream_env, 'features.flight_features')}`")
+    writes = [
+        row["operation"] for row in history.orderBy("version").collect() if row["operation"] != "SET TBLPROPERTIES"
+    ]
+    assert writes[-1] == "MERGE" and writes[0].startswith("CREATE")
+
+
+def test_every_event_lands_once_and_every_malformed_line_is_quarantined_with_its_reason(
+    spark, stream_env, streamed, slice_dir
+):
+    injected = replayed_counts(streamed["replayed"])
+    assert delta_table(spark, stream_env, "raw.flight_events").count() == slice_rows(slice_dir, "flights")
+    assert delta_table(spark, stream_env, "raw.weather_events").count() == slice_rows(slice_dir, "weather")
+    dropped = sum(int(stopped(out)["duplicates"]) for out in streamed["streams"])
+    assert dropped == injected["duplicates"] > 0
+
+    quarantine = delta_table(spark, stream_env, "raw.event_quarantine")
+    reasons = {row["reason"] for row in quarantine.select("reason").distinct().collect()}
+    assert quarantine.count() == injected["malformed"] > 0
+    assert REASONS <= reasons
+    assert any(re.fullmatch(r"(dep_delay|temp): cannot read 'n/a' as (int|double)", reason) for reason in reasons)
+
+
+def test_late_events_of_the_first_part_arrived_with_the_second(spark, stream_env, streamed):
+    """What makes the second build's equality with the batch path mean something: flights that departed before
+    the split, delivered in landing files after it, whose origin windows reach into the first part's days."""
+    flights = delta_table(spark, stream_env, "raw.flight_events")
+    delivered = F.to_timestamp(F.regexp_extract("_source_file", r"events-(\d{8}T\d{6})-", 1), "yyyyMMdd'T'HHmmss")
+    split = F.to_timestamp(F.lit(SPLIT_AT), "yyyyMMdd'T'HHmmss")
+    across = flights.where((delivered >= split) & (F.col("event_at") < split))
+    assert replayed_counts(streamed["replayed"])["late"] > 0
+    assert across.count() > 0
+
+
+def test_the_same_events_replayed_again_add_nothing(spark, stream_env, streamed, slice_dir):
+    tables = ["raw.flight_events", "raw.weather_events", "raw.event_quarantine"]
+    versions = {
+        table: spark.sql(f"describe history delta.`{table_path(stream_env, table)}` limit 1").first()[0]
+        for table in tables
+    }
+    lakehouse(stream_env, "replay", "--source-dir", str(slice_dir), "--end", "2013-01-08", "--file-minutes", "1440")
+    again = lakehouse(stream_env, "stream", "--available-now")
+
+    totals = stopped(again)
+    assert totals["landed"] == totals["quarantined"] == 0 and totals["duplicates"] == totals["lines"] > 0
+    after = {
+        table: spark.sql(f"describe history delta.`{table_path(stream_env, table)}` limit 1").first()[0]
+        for table in tables
+    }
+    assert after == versions  # nothing committed: the next dbt build reuses every table
+
+
+def test_a_stream_killed_between_the_commits_of_a_micro_batch_loses_and_repeats_nothing(
+    spark, stream_env, slice_dir, tmp_path
+):
+    landing = tmp_path / "landing"
+    schema = "raw_killed"
+    replayed = lakehouse(
+        stream_env,
+        "replay",
+        *("--source-dir", str(slice_dir), "--end", "2013-01-04", "--landing-dir", str(landing)),
+        *("--malformed", "0.05", "--seed", "3"),
+    )
+    stream = [venv_command("lakehouse"), "stream", "--available-now", "--raw-schema", schema]
+    stream += ["--landing-dir", str(landing), "--max-files-per-trigger", "10"]
+    paused = subprocess.Popen(
+        stream,
+        env={**stream_env, "LAKEHOUSE_PAUSE_AT": "stream:before event_quarantine"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,  # its JVM too: SIGKILL to the process group, as a crash takes both
+    )
+    try:
+        said = []
+        for line in paused.stdout:
+            said.append(line)
+            if line.startswith("paused at"):
+                break
+        assert said and said[-1].startswith("paused at"), said
+        flights_log = table_path(stream_env, f"{schema}.flight_events") / "_delta_log"
+        deadline = time.monotonic() + 120
+        while not (flights_log / "00000000000000000001.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)  # the flights of the micro-batch committed; its quarantine rows not yet
+        assert (flights_log / "00000000000000000001.json").exists()
+    finally:
+        os.killpg(paused.pid, signal.SIGKILL)
+        paused.wait()
+
+    lakehouse(stream_env, *stream[1:])
+    flights = delta_table(spark, stream_env, f"{schema}.flight_events")
+    assert flights.count() == flights.select("event_id").distinct().count()
+    assert flights.count() == replayed_counts(replayed)["flights"] > 0
+    quarantine = delta_table(spark, stream_env, f"{schema}.event_quarantine")
+    assert quarantine.count() == replayed_counts(replayed)["malformed"]
