@@ -11,6 +11,9 @@ happened (out of order); `--malformed F` adds, beside a share F of the events, a
 not JSON, a value of the wrong type, an impossible date, no event id, an unknown event type). The good events
 are always all delivered.
 
+`--as-copy N` replays copy N of the year as `lakehouse scale --copies K` makes them (for N >= K, days past the end
+of that timeline), to stream into its bronze schema: `lakehouse stream --raw-schema raw_x<K>`.
+
     lakehouse replay [--source-dir DIR] [--start 2013-03-01] [--end 2013-04-01] [--speed 3600] [--seed 7]
 """
 
@@ -29,6 +32,7 @@ from lakehouse.errors import InputMissingError, LakehouseError
 from lakehouse.ingest import dataset
 from lakehouse.ingest.bronze_tables import KINDS, bronze_table
 from lakehouse.ingest.events import EVENT_OF_KIND, SOURCE_ZONE, instant_text
+from lakehouse.ingest.scale import COPY_SHIFT_DAYS, FLIGHT_NUMBER_STRIDE
 from lakehouse.paths import events_landing_dir
 
 MALFORMATIONS = ("cut short", "not JSON", "wrong type", "impossible date", "no event id", "unknown event type")
@@ -70,12 +74,26 @@ def source_rows(kind: str, source_dir: Path | None) -> list[dict]:
         ]
 
 
-def feed_events(kinds: tuple[str, ...], source_dir: Path | None, start: date | None, end: date | None) -> list:
-    """(time, event) of every source row whose event falls on a New York day in [start, end), in time order."""
+def as_copy(row: dict, copy: int) -> dict:
+    """A source row as copy `copy` of the year that `lakehouse scale` writes has it, without the delay jitter:
+    52 weeks per copy later, at the same New York clock hour, a flight's number moved on by a stride per copy."""
+    if copy == 0:
+        return row
+    day = date(row["year"], row["month"], row["day"]) + timedelta(days=copy * COPY_SHIFT_DAYS)
+    hour = datetime(day.year, day.month, day.day, row["hour"], tzinfo=SOURCE_ZONE)
+    moved = {**row, "year": day.year, "month": day.month, "day": day.day, "time_hour": instant_text(hour)}
+    if "flight" in row:
+        moved["flight"] = row["flight"] + copy * FLIGHT_NUMBER_STRIDE
+    return moved
+
+
+def feed_events(kinds: tuple[str, ...], source_dir: Path | None, start: date | None, end: date | None, copy: int = 0):
+    """(time, kind, event) of every source row (of copy `copy`) whose event falls on a New York day in
+    [start, end), in time order."""
     events = []
     for kind in kinds:
         for row in source_rows(kind, source_dir):
-            happened, event = EVENT_OF_KIND[kind](row)
+            happened, event = EVENT_OF_KIND[kind](as_copy(row, copy))
             day = happened.astimezone(SOURCE_ZONE).date()
             if (start is None or day >= start) and (end is None or day < end):
                 events.append((happened, kind, event))
@@ -132,7 +150,7 @@ def write_file(directory: Path, name: str, lines: list[str]) -> None:
 
 
 def replay(args: argparse.Namespace) -> Tally:
-    events = feed_events(tuple(args.kinds), args.source_dir, args.start, args.end)
+    events = feed_events(tuple(args.kinds), args.source_dir, args.start, args.end, args.as_copy)
     if not events:
         raise LakehouseError("no source rows fall between --start and --end: widen the range")
     tally = Tally()
@@ -180,6 +198,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--late", type=float, default=0.0, help="share of events delivered late")
     parser.add_argument("--late-minutes", type=float, default=30.0, help="how late, at most (and duplicates)")
     parser.add_argument("--malformed", type=float, default=0.0, help="share of events with a broken copy beside them")
+    parser.add_argument(
+        "--as-copy", type=int, default=0, metavar="N", help="copy N of `lakehouse scale`: N x 52 weeks on"
+    )
     parser.add_argument("--landing-dir", type=Path, help="where to write (default: the state folder's landing/events)")
     parser.add_argument("--progress-seconds", type=float, default=2.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
