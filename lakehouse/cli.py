@@ -17,6 +17,7 @@ COMMANDS = {
     "bench": ("lakehouse.bench.benchmark", "main"),
     "profile": ("lakehouse.bench.profile", "main"),
     "bench-ml": ("lakehouse.bench.ml_benchmark", "main"),
+    "bench-stream": ("lakehouse.bench.stream_benchmark", "main"),
     "export-onnx": ("lakehouse.serving.onnx_export", "main"),
     "serve": ("lakehouse.serving.app", "main"),
     "bench-serve": ("lakehouse.serving.load_test", "main"),

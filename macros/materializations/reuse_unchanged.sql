@@ -67,7 +67,16 @@
     {%- if node.resource_type == 'source' and not relation_exists(relation) -%}
         {{ return([relation ~ '@absent']) }}
     {%- endif -%}
-    {{ return([relation ~ '@' ~ newest_commit(relation)['version']]) }}
+    {#-
+        Kept for the rest of the run: a node asks only for tables it reads, which the run has built (or reused)
+        before it and does not write again; a source that the stream appends to meanwhile is then read newer
+        than its recorded version, which only makes the next run check again.
+    -#}
+    {%- set versions = graph.setdefault('lakehouse_versions', {}) -%}
+    {%- if (relation | string) not in versions -%}
+        {%- do versions.update({(relation | string): newest_commit(relation)['version']}) -%}
+    {%- endif -%}
+    {{ return([relation ~ '@' ~ versions[relation | string]]) }}
 {%- endmacro %}
 
 

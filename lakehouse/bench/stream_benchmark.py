@@ -1,0 +1,253 @@
+"""`lakehouse bench-stream`: what the feed costs, end to end, in state folders of its own under the bench folder.
+
+    lakehouse bench-stream [--copies 30] [--speed 3600] [--latency-days 2] [--throughput-days 31]
+
+1. Latency: `lakehouse stream` runs while `lakehouse replay` delivers `--latency-days` of June at `--speed`
+   simulated seconds per second; from each landing file's arrival to its rows being readable in Delta, per line
+   (the stream's own metrics, stream/<schema>/metrics.jsonl), p50 and p99, at the event rate the replay kept.
+2. Throughput: `--throughput-days` of January replayed at once, then `lakehouse stream --available-now`: lines
+   per second from the first micro-batch's start to the last one's commit.
+3. The year through the stream: every day but 31 December streamed and built, then 31 December streamed and
+   `dbt build` again (incremental: what arrived), then `dbt build` with nothing new, then `dbt build
+   --full-refresh`; and flight_features' fingerprint (`lakehouse summary --checksums`) against the batch path's
+   (`lakehouse ingest`, `dbt build`) in a second state folder.
+4. With --copies K, on that second folder: `lakehouse scale --copies K`, `dbt build --vars '{copies: K}'`, one
+   new day past the K copies streamed into raw_x<K> (`lakehouse replay --as-copy K`), `dbt build` again, and
+   `dbt build --full-refresh`.
+
+Every time is a whole process (JVM start included), one process at a time; dbt's own elapsed time is given beside
+it. Results in <LAKEHOUSE_HOME>/bench/stream/results.json, logs beside them.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from lakehouse.bench.benchmark import measure
+from lakehouse.errors import LakehouseError
+from lakehouse.ingest.scale import COPY_SHIFT_DAYS
+from lakehouse.ingest.stream import percentile
+from lakehouse.paths import PROJECT_ROOT, STATE_HOME_VARIABLE, bench_dir, jar_dir
+from lakehouse.project import project_var
+
+YEAR_END = date(2013, 12, 31)
+UNLIMITED = float("inf")
+
+
+@dataclass
+class Timing:
+    step: str
+    wall_seconds: float
+    dbt_seconds: float | None = None
+
+
+class Home:
+    """A state folder of the benchmark's own (the user's Delta jars linked in), where each step runs as a child."""
+
+    def __init__(self, name: str):
+        self.path = bench_dir() / "stream" / name
+        self.path.mkdir(parents=True, exist_ok=True)
+        if not (self.path / "jars").exists():
+            (self.path / "jars").symlink_to(jar_dir().resolve(), target_is_directory=True)
+        self.env = {**os.environ, STATE_HOME_VARIABLE: str(self.path)}
+        self.env.pop("DBT_TARGET", None)
+
+    def log(self, name: str) -> Path:
+        return self.path / "logs" / f"{name}.log"
+
+    def run(self, name: str, *argv: str) -> Timing:
+        done = measure(list(argv), self.log(name), UNLIMITED, UNLIMITED, self.env)
+        if done.status != "ok":
+            raise LakehouseError(f"{name} failed: {done.detail} (log: {self.log(name)})")
+        print(f"  {name:<44} {done.wall_seconds:>8.1f} s", flush=True)
+        return Timing(name, done.wall_seconds)
+
+    def lakehouse(self, name: str, *args: str) -> Timing:
+        return self.run(name, str(Path(sys.executable).with_name("lakehouse")), *args)
+
+    def dbt(self, name: str, *args: str) -> Timing:
+        target = self.path / "target"
+        dbt = str(Path(sys.executable).with_name("dbt"))
+        timing = self.run(name, dbt, *args, "--target-path", str(target), "--log-path", str(self.path / "logs" / "dbt"))
+        timing.dbt_seconds = round(json.loads((target / "run_results.json").read_text())["elapsed_time"], 1)
+        return timing
+
+    def output(self, name: str) -> str:
+        return self.log(name).read_text()
+
+    def metrics(self, raw_schema: str) -> list[dict]:
+        path = self.path / "stream" / raw_schema / "metrics.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def fingerprint(self, name: str, relation: str) -> tuple[int, str]:
+        self.lakehouse(name, "summary", "--checksums")
+        for line in self.output(name).splitlines():
+            fields = line.split()
+            if fields and fields[0] == relation:
+                return int(fields[2].replace(",", "")), fields[-1]
+        raise LakehouseError(f"`lakehouse summary` lists no {relation} (log: {self.log(name)})")
+
+
+def latency(home: Home, speed: float, days: int) -> dict:
+    """Lines from landing to readable while the stream keeps up with a replay at `speed`."""
+    landing, schema = home.path / "landing" / "latency", "raw_latency"
+    start = date(2013, 6, 3)
+    stream_log = home.log("latency_stream")
+    stream_log.parent.mkdir(parents=True, exist_ok=True)
+    argv = [str(Path(sys.executable).with_name("lakehouse")), "stream", "--raw-schema", schema]
+    with stream_log.open("w") as output:
+        stream = subprocess.Popen(
+            [*argv, "--landing-dir", str(landing)], cwd=PROJECT_ROOT, env=home.env, stdout=output, stderr=output
+        )
+        try:
+            while "stream:" not in stream_log.read_text():
+                if stream.poll() is not None:
+                    raise LakehouseError(f"the stream stopped before it started (log: {stream_log})")
+                time.sleep(0.5)
+            time.sleep(10)  # its first (empty) micro-batches: the JVM warm, as a stream that has been running
+            replayed = home.lakehouse(
+                "latency_replay",
+                *("replay", "--start", str(start), "--end", str(start + timedelta(days=days)), "--speed", str(speed)),
+                *("--file-minutes", "15", "--landing-dir", str(landing)),
+            )
+            lines = int(re.search(r"as ([\d,]+) lines", home.output("latency_replay")).group(1).replace(",", ""))
+            deadline = time.monotonic() + 300
+            while sum(batch["lines"] for batch in home.metrics(schema)) < lines and time.monotonic() < deadline:
+                time.sleep(1)
+        finally:
+            stream.send_signal(signal.SIGTERM)
+            stream.wait(timeout=300)
+    per_line = [(seconds, count) for batch in home.metrics(schema) for seconds, count in batch["latencies"]]
+    return {
+        "days": days,
+        "speed": speed,
+        "lines": lines,
+        "lines_per_second": round(lines / replayed.wall_seconds, 1),
+        "p50_seconds": round(percentile(per_line, 0.5), 2),
+        "p99_seconds": round(percentile(per_line, 0.99), 2),
+        "micro_batches": len(home.metrics(schema)),
+    }
+
+
+def throughput(home: Home, days: int) -> dict:
+    """Lines per second through `lakehouse stream --available-now` from a backlog of `days` days."""
+    landing, schema = home.path / "landing" / "throughput", "raw_throughput"
+    end = date(2013, 1, 1) + timedelta(days=days)
+    home.lakehouse("throughput_replay", "replay", "--end", str(end), "--landing-dir", str(landing))
+    stream = ("stream", "--available-now", "--raw-schema", schema, "--landing-dir", str(landing))
+    timing = home.lakehouse("throughput_stream", *stream, "--max-files-per-trigger", "200")
+    batches = home.metrics(schema)
+    lines = sum(batch["lines"] for batch in batches)
+    began = batches[0]["committed_at"] - batches[0]["seconds"]
+    return {
+        "days": days,
+        "lines": lines,
+        "micro_batches": len(batches),
+        "lines_per_second": round(lines / (batches[-1]["committed_at"] - began), 1),
+        "process_seconds": timing.wall_seconds,
+    }
+
+
+def year(streamed: Home, batch: Home) -> tuple[list[Timing], dict]:
+    """The year through the stream, the last day incremental; its features against the batch path's."""
+    timings = [
+        streamed.lakehouse("year_replay", "replay", "--end", str(YEAR_END)),
+        streamed.lakehouse("year_stream", "stream", "--available-now"),
+        streamed.dbt("year_first_build", "build"),
+        streamed.lakehouse("day_replay", "replay", "--start", str(YEAR_END)),
+        streamed.lakehouse("day_stream", "stream", "--available-now"),
+        streamed.dbt("day_incremental_build", "build"),
+        streamed.dbt("nothing_new_build", "build"),
+        streamed.dbt("full_refresh_build", "build", "--full-refresh"),
+    ]
+    relation = "features.flight_features"
+    batch.lakehouse("batch_ingest", "ingest")
+    batch.dbt("batch_build", "build")
+    fingerprints = {"stream": streamed.fingerprint("stream_summary", relation)}
+    fingerprints["batch"] = batch.fingerprint("batch_summary", relation)
+    return timings, fingerprints
+
+
+def copies(batch: Home, k: int) -> list[Timing]:
+    """One new day past K copies of the year, streamed and built, against the full build."""
+    dbt_vars = ("--vars", json.dumps({"copies": k}))
+    new_day = date(2013, 1, 2) + timedelta(days=k * COPY_SHIFT_DAYS)  # copy K's 2 January: past the timeline
+    landing, schema = batch.path / "landing" / f"x{k}", f"{project_var('raw_schema')}_x{k}"
+    batch.lakehouse(f"x{k}_scale", "scale", "--copies", str(k))
+    return [
+        batch.dbt(f"x{k}_first_build", "build", *dbt_vars),
+        batch.lakehouse(
+            f"x{k}_day_replay",
+            *("replay", "--as-copy", str(k), "--start", str(new_day), "--end", str(new_day + timedelta(days=1))),
+            *("--landing-dir", str(landing)),
+        ),
+        batch.lakehouse(
+            f"x{k}_day_stream", "stream", "--available-now", "--raw-schema", schema, "--landing-dir", str(landing)
+        ),
+        batch.dbt(f"x{k}_day_incremental_build", "build", *dbt_vars),
+        batch.dbt(f"x{k}_full_refresh_build", "build", *dbt_vars, "--full-refresh"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="lakehouse bench-stream", description=__doc__.splitlines()[0])
+    parser.add_argument("--speed", type=float, default=3600.0, help="the latency run's simulated seconds per second")
+    parser.add_argument("--latency-days", type=int, default=2)
+    parser.add_argument("--throughput-days", type=int, default=31)
+    parser.add_argument("--copies", type=int, help="also one new day past K copies of the year")
+    args = parser.parse_args(argv)
+    streamed, batch = Home("streamed"), Home("batch")
+    print("latency", flush=True)
+    results = {"latency": latency(streamed, args.speed, args.latency_days)}
+    print(f"  {results['latency']}", flush=True)
+    print("throughput", flush=True)
+    results["throughput"] = throughput(streamed, args.throughput_days)
+    print(f"  {results['throughput']}", flush=True)
+    print("the year", flush=True)
+    timings, fingerprints = year(streamed, batch)
+    if args.copies:
+        print(f"K={args.copies}", flush=True)
+        timings += copies(batch, args.copies)
+    results["timings"] = [asdict(timing) for timing in timings]
+    results["fingerprints"] = fingerprints
+    (bench_dir() / "stream" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(report(results))
+
+
+def report(results: dict) -> str:
+    by_step = {timing["step"]: timing for timing in results["timings"]}
+
+    def ratio(part: str, whole: str) -> str:
+        if part not in by_step or whole not in by_step:
+            return ""
+        return f" = {by_step[part]['wall_seconds'] / by_step[whole]['wall_seconds']:.0%} of {whole}"
+
+    lines = [
+        f"latency at {results['latency']['lines_per_second']} lines/s: p50 {results['latency']['p50_seconds']} s,"
+        f" p99 {results['latency']['p99_seconds']} s from landing to readable",
+        f"throughput: {results['throughput']['lines_per_second']} lines/s ({results['throughput']['lines']:,} lines)",
+    ]
+    for step, timing in by_step.items():
+        dbt = f" (dbt {timing['dbt_seconds']} s)" if timing["dbt_seconds"] is not None else ""
+        compared = ratio(step, "full_refresh_build") if step.startswith("day_") else ""
+        if step.startswith("x") and "incremental" in step:
+            compared = ratio(step, step.replace("day_incremental", "full_refresh"))
+        lines.append(f"{step:<32} {timing['wall_seconds']:>8.1f} s{dbt}{compared}")
+    stream_fp, batch_fp = results["fingerprints"]["stream"], results["fingerprints"]["batch"]
+    same = "equal" if stream_fp == batch_fp else "DIFFERENT"
+    lines.append(f"flight_features streamed {stream_fp} vs batch {batch_fp}: {same}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    from lakehouse.entry import run
+
+    run(main)
