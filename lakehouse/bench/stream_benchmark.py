@@ -39,6 +39,7 @@ from lakehouse.paths import PROJECT_ROOT, STATE_HOME_VARIABLE, bench_dir, jar_di
 from lakehouse.project import project_var
 
 YEAR_END = date(2013, 12, 31)
+PARTS = ("latency", "throughput", "year")
 UNLIMITED = float("inf")
 
 
@@ -203,47 +204,53 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-days", type=int, default=2)
     parser.add_argument("--throughput-days", type=int, default=31)
     parser.add_argument("--copies", type=int, help="also one new day past K copies of the year")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="run only these parts")
     args = parser.parse_args(argv)
     streamed, batch = Home("streamed"), Home("batch")
-    print("latency", flush=True)
-    results = {"latency": latency(streamed, args.speed, args.latency_days)}
-    print(f"  {results['latency']}", flush=True)
-    print("throughput", flush=True)
-    results["throughput"] = throughput(streamed, args.throughput_days)
-    print(f"  {results['throughput']}", flush=True)
-    print("the year", flush=True)
-    timings, fingerprints = year(streamed, batch)
+    results_file = bench_dir() / "stream" / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    if "latency" in args.parts:
+        print("latency", flush=True)
+        results["latency"] = latency(streamed, args.speed, args.latency_days)
+    if "throughput" in args.parts:
+        print("throughput", flush=True)
+        results["throughput"] = throughput(streamed, args.throughput_days)
+    if "year" in args.parts:
+        print("the year", flush=True)
+        timings, results["fingerprints"] = year(streamed, batch)
+        results["timings"] = [asdict(timing) for timing in timings]
     if args.copies:
         print(f"K={args.copies}", flush=True)
-        timings += copies(batch, args.copies)
-    results["timings"] = [asdict(timing) for timing in timings]
-    results["fingerprints"] = fingerprints
-    (bench_dir() / "stream" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        results[f"x{args.copies}"] = [asdict(timing) for timing in copies(batch, args.copies)]
+    results_file.write_text(json.dumps(results, indent=2) + "\n")
     print(report(results))
 
 
 def report(results: dict) -> str:
-    by_step = {timing["step"]: timing for timing in results["timings"]}
-
-    def ratio(part: str, whole: str) -> str:
-        if part not in by_step or whole not in by_step:
-            return ""
-        return f" = {by_step[part]['wall_seconds'] / by_step[whole]['wall_seconds']:.0%} of {whole}"
-
-    lines = [
-        f"latency at {results['latency']['lines_per_second']} lines/s: p50 {results['latency']['p50_seconds']} s,"
-        f" p99 {results['latency']['p99_seconds']} s from landing to readable",
-        f"throughput: {results['throughput']['lines_per_second']} lines/s ({results['throughput']['lines']:,} lines)",
-    ]
-    for step, timing in by_step.items():
-        dbt = f" (dbt {timing['dbt_seconds']} s)" if timing["dbt_seconds"] is not None else ""
-        compared = ratio(step, "full_refresh_build") if step.startswith("day_") else ""
-        if step.startswith("x") and "incremental" in step:
-            compared = ratio(step, step.replace("day_incremental", "full_refresh"))
-        lines.append(f"{step:<32} {timing['wall_seconds']:>8.1f} s{dbt}{compared}")
-    stream_fp, batch_fp = results["fingerprints"]["stream"], results["fingerprints"]["batch"]
-    same = "equal" if stream_fp == batch_fp else "DIFFERENT"
-    lines.append(f"flight_features streamed {stream_fp} vs batch {batch_fp}: {same}")
+    """The results as lines: latency, throughput, then each timed step, an incremental build against the full one."""
+    lines = []
+    if "latency" in results:
+        found = results["latency"]
+        lines.append(
+            f"latency at {found['lines_per_second']} lines/s: p50 {found['p50_seconds']} s,"
+            f" p99 {found['p99_seconds']} s from landing to readable ({found['micro_batches']} micro-batches)"
+        )
+    if "throughput" in results:
+        found = results["throughput"]
+        lines.append(f"throughput: {found['lines_per_second']:,} lines/s over {found['lines']:,} lines")
+    for steps in [results[key] for key in results if key == "timings" or re.fullmatch(r"x\d+", key)]:
+        by_step = {timing["step"]: timing for timing in steps}
+        full = next((timing for step, timing in by_step.items() if step.endswith("full_refresh_build")), None)
+        for step, timing in by_step.items():
+            dbt = f" (dbt {timing['dbt_seconds']} s)" if timing["dbt_seconds"] is not None else ""
+            share = ""
+            if full and step.endswith("_build") and timing is not full:
+                share = f", {timing['wall_seconds'] / full['wall_seconds']:.0%} of the full build"
+            lines.append(f"{step:<28} {timing['wall_seconds']:>8.1f} s{dbt}{share}")
+    if "fingerprints" in results:
+        streamed, batch = results["fingerprints"]["stream"], results["fingerprints"]["batch"]
+        verdict = "equal" if streamed == batch else "DIFFERENT"
+        lines.append(f"flight_features streamed {streamed} vs batch {batch}: {verdict}")
     return "\n".join(lines)
 
 
