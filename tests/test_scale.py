@@ -19,6 +19,7 @@ from lakehouse.ingest.scale import COPY_SHIFT_DAYS, FLIGHT_NUMBER_STRIDE, JITTER
 # Bronze of its own, so that this module neither needs nor disturbs the `raw` schema other tests build on.
 RAW_SCHEMA = "raw_scale_test"
 COPIES = 3
+SCALED_VARS = json.dumps({"raw_schema": RAW_SCHEMA, "copies": COPIES})
 
 
 def scaled_raw() -> str:
@@ -43,10 +44,12 @@ def edge_days_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def scaled(spark, edge_days_dir, tmp_path_factory):
+def scaled(spark, dbt, edge_days_dir, tmp_path_factory):
     ingest(spark, ["flights", "weather"], edge_days_dir, raw_schema=RAW_SCHEMA)
     export_dir = tmp_path_factory.mktemp("scaled_export")
     results = {result.table: result for result in scale(spark, COPIES, raw_schema=RAW_SCHEMA, export_dir=export_dir)}
+    # The empty event tables that staging unions in, as every build creates them first (dbt_project.yml, on-run-start).
+    dbt("run-operation", "create_missing_bronze_tables", "--vars", SCALED_VARS)
     return results, export_dir
 
 
@@ -143,8 +146,7 @@ def test_staged_flight_keys_are_unique_and_keep_the_source_hour(spark, dbt, scal
     """dbt's own staging SQL, compiled for K copies (`--vars '{copies: K}'`) and run here, so no table is built."""
     shared_day = spark.table(f"{scaled_raw()}.flights").where("year = 2013 and month = 12 and day = 31")
     assert shared_day.select("_copy").distinct().count() == 2  # copy 0's 31 December and copy 1's 1 January
-    scaled_vars = json.dumps({"raw_schema": RAW_SCHEMA, "copies": COPIES})
-    compiled = dbt("compile", "--select", "stg_nycflights__flights", "--vars", scaled_vars).result.results[0].node
+    compiled = dbt("compile", "--select", "stg_nycflights__flights", "--vars", SCALED_VARS).result.results[0].node
     assert compiled.schema == f"staging_x{COPIES}"  # beside the year's staging, not in place of it
     staged = spark.sql(compiled.compiled_code)
     summary = staged.selectExpr(
@@ -190,10 +192,9 @@ def test_staging_skips_its_deduplication_only_while_the_loads_are_proven_single(
     """Copies of a bronze year without duplicates have none either, and say so (lakehouse/ingest/duplicate_free.py);
     once anything appends to the table, staging ranks the copies of each flight again and keeps one."""
     table = f"{scaled_raw()}.flights"
-    scaled_vars = json.dumps({"raw_schema": RAW_SCHEMA, "copies": COPIES})
 
     def staging_sql() -> str:
-        compiled = dbt("compile", "--select", "stg_nycflights__flights", "--vars", scaled_vars)
+        compiled = dbt("compile", "--select", "stg_nycflights__flights", "--vars", SCALED_VARS)
         return compiled.result.results[0].node.compiled_code
 
     assert "row_number()" not in staging_sql()
