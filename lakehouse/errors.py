@@ -35,3 +35,7 @@ class ServerError(LakehouseError):
 
 class BrowserMissingError(LakehouseError):
     pass
+
+
+class WriterLockedError(LakehouseError):
+    pass

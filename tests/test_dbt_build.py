@@ -3,6 +3,7 @@ built from changed, the data tests and unit tests green, and month-by-month incr
 refresh."""
 
 import json
+import shutil
 from pathlib import Path
 
 from lakehouse.ingest.loader import ingest
@@ -98,3 +99,21 @@ def test_month_by_month_incremental_equals_a_full_refresh(spark, dbt, built):
     assert spark.table(incremental).count() == spark.sql(f"select count(*) from {full}").first()[0]
     for left, right in [(full, incremental), (incremental, full)]:
         assert spark.sql(f"select * from {left} except all select * from {right}").count() == 0
+
+
+def test_a_seed_replaces_its_rows_in_one_commit_and_takes_over_a_folder_a_killed_drop_left(spark, dbt, built):
+    """A reader sees a seed's old rows or its new ones, never none (macros/seeds.sql); and a build killed inside
+    dbt-spark's drop, which left the table's folder behind without its metastore entry, does not block the next."""
+    seeded = spark.table("raw.airlines").count()
+    dbt("seed", "--select", "airlines", "--full-refresh")
+    history = spark.sql("describe history raw.airlines").collect()
+    for version in [row["version"] for row in history if row["operation"] != "SET TBLPROPERTIES"]:
+        assert spark.read.option("versionAsOf", version).table("raw.airlines").count() == seeded, version
+
+    location = Path(spark.sql("describe detail raw.airlines").first()["location"].removeprefix("file:"))
+    kept = location.with_name("airlines_kept")
+    shutil.copytree(location, kept)
+    spark.sql("drop table raw.airlines")  # what the metastore holds goes; the folder comes back as a kill left it
+    kept.rename(location)
+    dbt("seed", "--select", "airlines")
+    assert spark.table("raw.airlines").count() == seeded

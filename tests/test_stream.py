@@ -170,7 +170,7 @@ def test_late_events_of_the_first_part_arrived_with_the_second(spark, stream_env
     assert across.count() > 0
 
 
-def test_the_same_events_replayed_again_add_nothing_and_sigterm_stops_the_stream_cleanly(
+def test_events_replayed_again_add_nothing_a_second_stream_is_refused_and_sigterm_stops_the_first(
     spark, stream_env, streamed, january_dir
 ):
     tables = ["raw.flight_events", "raw.weather_events", "raw.event_quarantine"]
@@ -192,6 +192,8 @@ def test_the_same_events_replayed_again_add_nothing_and_sigterm_stops_the_stream
             said.append(line)
             if line.startswith("batch "):
                 break
+        second = run_child([venv_command("lakehouse"), "stream", "--available-now"], stream_env, 120)
+        assert second.returncode == 1 and "is already writing the event tables of raw" in second.stderr, second.stderr
         running.send_signal(signal.SIGTERM)
         said += running.stdout.readlines()
         assert running.wait(timeout=120) == 0, said

@@ -11,18 +11,19 @@
    `dbt build` again (incremental: what arrived), then `dbt build` with nothing new, then `dbt build
    --full-refresh`; and flight_features' fingerprint (`lakehouse summary --checksums`) against the batch path's
    (`lakehouse ingest`, `dbt build`) in a second state folder.
-4. With --copies K, on that second folder: `lakehouse scale --copies K`, `dbt build --vars '{copies: K}'`, one
+4. With --copies K, in a folder of its own: `lakehouse ingest`, `lakehouse scale --copies K`, `dbt build --vars '{copies: K}'`, one
    new day past the K copies streamed into raw_x<K> (`lakehouse replay --as-copy K`), `dbt build` again, and
    `dbt build --full-refresh`.
 
-Every time is a whole process (JVM start included), one process at a time; dbt's own elapsed time is given beside
-it. Results in <LAKEHOUSE_HOME>/bench/stream/results.json, logs beside them.
+Each part starts from an empty state folder. Every time is a whole process (JVM start included), one process at
+a time; dbt's own elapsed time is given beside it. Results in <LAKEHOUSE_HOME>/bench/stream/results.json, logs beside them.
 """
 
 import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -51,13 +52,14 @@ class Timing:
 
 
 class Home:
-    """A state folder of the benchmark's own (the user's Delta jars linked in), where each step runs as a child."""
+    """A new, empty state folder of the benchmark's own (the user's Delta jars linked in), where each step runs
+    as a child: what an earlier run left (a checkpoint, bronze rows) would make the feed's events duplicates."""
 
     def __init__(self, name: str):
         self.path = bench_dir() / "stream" / name
-        self.path.mkdir(parents=True, exist_ok=True)
-        if not (self.path / "jars").exists():
-            (self.path / "jars").symlink_to(jar_dir().resolve(), target_is_directory=True)
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir(parents=True)
+        (self.path / "jars").symlink_to(jar_dir().resolve(), target_is_directory=True)
         self.env = {**os.environ, STATE_HOME_VARIABLE: str(self.path)}
         self.env.pop("DBT_TARGET", None)
 
@@ -177,24 +179,25 @@ def year(streamed: Home, batch: Home) -> tuple[list[Timing], dict]:
     return timings, fingerprints
 
 
-def copies(batch: Home, k: int) -> list[Timing]:
+def copies(home: Home, k: int) -> list[Timing]:
     """One new day past K copies of the year, streamed and built, against the full build."""
     dbt_vars = ("--vars", json.dumps({"copies": k}))
     new_day = date(2013, 1, 2) + timedelta(days=k * COPY_SHIFT_DAYS)  # copy K's 2 January: past the timeline
-    landing, schema = batch.path / "landing" / f"x{k}", f"{project_var('raw_schema')}_x{k}"
-    batch.lakehouse(f"x{k}_scale", "scale", "--copies", str(k))
+    landing, schema = home.path / "landing" / f"x{k}", f"{project_var('raw_schema')}_x{k}"
+    home.lakehouse(f"x{k}_ingest", "ingest")
+    home.lakehouse(f"x{k}_scale", "scale", "--copies", str(k))
     return [
-        batch.dbt(f"x{k}_first_build", "build", *dbt_vars),
-        batch.lakehouse(
+        home.dbt(f"x{k}_first_build", "build", *dbt_vars),
+        home.lakehouse(
             f"x{k}_day_replay",
             *("replay", "--as-copy", str(k), "--start", str(new_day), "--end", str(new_day + timedelta(days=1))),
             *("--landing-dir", str(landing)),
         ),
-        batch.lakehouse(
+        home.lakehouse(
             f"x{k}_day_stream", "stream", "--available-now", "--raw-schema", schema, "--landing-dir", str(landing)
         ),
-        batch.dbt(f"x{k}_day_incremental_build", "build", *dbt_vars),
-        batch.dbt(f"x{k}_full_refresh_build", "build", *dbt_vars, "--full-refresh"),
+        home.dbt(f"x{k}_day_incremental_build", "build", *dbt_vars),
+        home.dbt(f"x{k}_full_refresh_build", "build", *dbt_vars, "--full-refresh"),
     ]
 
 
@@ -206,22 +209,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--copies", type=int, help="also one new day past K copies of the year")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="run only these parts")
     args = parser.parse_args(argv)
-    streamed, batch = Home("streamed"), Home("batch")
     results_file = bench_dir() / "stream" / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     if "latency" in args.parts:
         print("latency", flush=True)
-        results["latency"] = latency(streamed, args.speed, args.latency_days)
+        results["latency"] = latency(Home("latency"), args.speed, args.latency_days)
     if "throughput" in args.parts:
         print("throughput", flush=True)
-        results["throughput"] = throughput(streamed, args.throughput_days)
+        results["throughput"] = throughput(Home("throughput"), args.throughput_days)
     if "year" in args.parts:
         print("the year", flush=True)
-        timings, results["fingerprints"] = year(streamed, batch)
+        timings, results["fingerprints"] = year(Home("streamed"), Home("batch"))
         results["timings"] = [asdict(timing) for timing in timings]
     if args.copies:
         print(f"K={args.copies}", flush=True)
-        results[f"x{args.copies}"] = [asdict(timing) for timing in copies(batch, args.copies)]
+        results[f"x{args.copies}"] = [asdict(timing) for timing in copies(Home(f"x{args.copies}"), args.copies)]
     results_file.write_text(json.dumps(results, indent=2) + "\n")
     print(report(results))
 

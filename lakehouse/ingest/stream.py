@@ -42,6 +42,7 @@ from lakehouse import faults
 from lakehouse.errors import LakehouseError
 from lakehouse.ingest.bronze_tables import EVENT_QUARANTINE_TABLE, EVENT_TABLES, KINDS, BronzeTable, bronze_table
 from lakehouse.ingest.events import ENVELOPE, EVENT_TYPES, INSTANT_PATTERN
+from lakehouse.locks import sole_writer
 from lakehouse.paths import events_landing_dir, stream_dir
 from lakehouse.project import project_var
 from lakehouse.spark import get_spark, warehouse_dir
@@ -315,11 +316,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     raw_schema = args.raw_schema or project_var("raw_schema")
+    home = stream_dir() / raw_schema
+    # One stream per set of tables: two would commit the same Delta versions and share one checkpoint.
+    with sole_writer(
+        home / "writer.lock", f"the event tables of {raw_schema}", "stop it (Ctrl-C, or kill -TERM {pid})"
+    ):
+        run_stream(args, raw_schema, home)
+
+
+def run_stream(args: argparse.Namespace, raw_schema: str, home: Path) -> None:
     landing = args.landing_dir or events_landing_dir()
     landing.mkdir(parents=True, exist_ok=True)
-    home = stream_dir() / raw_schema
     checkpoint = home / "checkpoint"
-    home.mkdir(parents=True, exist_ok=True)
     stop = StopRequest()
     spark = get_spark("lakehouse-stream", metastore=False)
     # A micro-batch is thousands of lines, not the millions the shared setting is sized for: a shuffle into 64
