@@ -63,9 +63,16 @@
         schema=node.schema,
         identifier=(node.identifier or node.alias) if node.resource_type == 'source' else node.alias,
     ) -%}
-    {#- A source another program has not written yet (ml.model_versions before the first scoring run). -#}
-    {%- if node.resource_type == 'source' and not relation_exists(relation) -%}
-        {{ return([relation ~ '@absent']) }}
+    {%- if node.resource_type == 'source' -%}
+        {%- set existing = adapter.get_relation(relation.database, relation.schema, relation.identifier) -%}
+        {#- A source another program has not written yet (ml.model_versions before the first scoring run). -#}
+        {%- if existing is none -%}
+            {{ return([relation ~ '@absent']) }}
+        {%- endif -%}
+        {#- A view over another table (K copies' quarantine, lakehouse/ingest/scale.py): no version of its own. -#}
+        {%- if existing.is_view -%}
+            {{ return([relation ~ '@' ~ invocation_id]) }}
+        {%- endif -%}
     {%- endif -%}
     {#-
         Kept for the rest of the run: a node asks only for tables it reads, which the run has built (or reused)

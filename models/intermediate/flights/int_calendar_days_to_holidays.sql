@@ -65,9 +65,12 @@ holidays as (
 
 ),
 
+-- The holidays (a few hundred rows) go to every task, the dates stream past them. Spark drops the distinct
+-- above, as min() is the same without it, so the dates here can be every staged flight's: 10M rows at K=30,
+-- which it would otherwise broadcast when a filter on them (flight_features' changed days) hides their size.
 final as (
 
-    select
+    select /*+ broadcast(holidays) */
         flight_dates.flight_date,
         min(abs(datediff(flight_dates.flight_date, holidays.holiday_date))) as days_to_nearest_holiday
 
