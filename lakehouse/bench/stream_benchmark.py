@@ -11,12 +11,13 @@
    `dbt build` again (incremental: what arrived), then `dbt build` with nothing new, then `dbt build
    --full-refresh`; and flight_features' fingerprint (`lakehouse summary --checksums`) against the batch path's
    (`lakehouse ingest`, `dbt build`) in a second state folder.
-4. With --copies K, in a folder of its own: `lakehouse ingest`, `lakehouse scale --copies K`, `dbt build --vars '{copies: K}'`, one
-   new day past the K copies streamed into raw_x<K> (`lakehouse replay --as-copy K`), `dbt build` again, and
-   `dbt build --full-refresh`.
+4. With --copies K, in a folder of its own: `lakehouse ingest`, `lakehouse scale --copies K`, `dbt build --vars
+   '{copies: K}'`, one new day past the K copies streamed into raw_x<K> (`lakehouse replay --as-copy K`), `dbt
+   build` again, and `dbt build --full-refresh`.
 
 Each part starts from an empty state folder. Every time is a whole process (JVM start included), one process at
-a time; dbt's own elapsed time is given beside it. Results in <LAKEHOUSE_HOME>/bench/stream/results.json, logs beside them.
+a time; dbt's own elapsed time is given beside it. Results in <LAKEHOUSE_HOME>/bench/stream/results.json, logs
+beside them.
 """
 
 import argparse
