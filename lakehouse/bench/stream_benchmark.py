@@ -208,24 +208,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-days", type=int, default=2)
     parser.add_argument("--throughput-days", type=int, default=31)
     parser.add_argument("--copies", type=int, help="also one new day past K copies of the year")
-    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="run only these parts")
+    parser.add_argument(
+        "--parts", nargs="*", choices=PARTS, default=list(PARTS), help="run only these parts (none: only --copies)"
+    )
     args = parser.parse_args(argv)
     results_file = bench_dir() / "stream" / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
+
+    def keep(part: str, value) -> None:
+        results[part] = value
+        results_file.write_text(json.dumps(results, indent=2) + "\n")  # each part as it ends, whatever comes after
+
     if "latency" in args.parts:
         print("latency", flush=True)
-        results["latency"] = latency(Home("latency"), args.speed, args.latency_days)
+        keep("latency", latency(Home("latency"), args.speed, args.latency_days))
     if "throughput" in args.parts:
         print("throughput", flush=True)
-        results["throughput"] = throughput(Home("throughput"), args.throughput_days)
+        keep("throughput", throughput(Home("throughput"), args.throughput_days))
     if "year" in args.parts:
         print("the year", flush=True)
-        timings, results["fingerprints"] = year(Home("streamed"), Home("batch"))
-        results["timings"] = [asdict(timing) for timing in timings]
+        timings, fingerprints = year(Home("streamed"), Home("batch"))
+        keep("fingerprints", fingerprints)
+        keep("timings", [asdict(timing) for timing in timings])
     if args.copies:
         print(f"K={args.copies}", flush=True)
-        results[f"x{args.copies}"] = [asdict(timing) for timing in copies(Home(f"x{args.copies}"), args.copies)]
-    results_file.write_text(json.dumps(results, indent=2) + "\n")
+        keep(f"x{args.copies}", [asdict(timing) for timing in copies(Home(f"x{args.copies}"), args.copies)])
     print(report(results))
 
 
