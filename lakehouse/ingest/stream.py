@@ -328,8 +328,8 @@ def run_stream(args: argparse.Namespace, raw_schema: str, home: Path) -> None:
     landing = args.landing_dir or events_landing_dir()
     landing.mkdir(parents=True, exist_ok=True)
     checkpoint = home / "checkpoint"
-    stop = StopRequest()
     spark = get_spark("lakehouse-stream", metastore=False)
+    stop = StopRequest()  # after the SparkContext, whose own SIGINT handler cancels every job mid-batch
     # A micro-batch is thousands of lines, not the millions the shared setting is sized for: a shuffle into 64
     # partitions doubles the time of its dedup.
     spark.conf.set("spark.sql.shuffle.partitions", str(spark.sparkContext.defaultParallelism))
