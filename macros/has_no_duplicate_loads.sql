@@ -10,10 +10,8 @@
         {{ return(false) }}
     {%- endif -%}
     {#- Before the first build creates it (on-run-start), as in `dbt compile`, the event table holds nothing. -#}
-    {%- set streamed = adapter.get_relation(
-        stream_relation.database, stream_relation.schema, stream_relation.identifier
-    ) -%}
-    {%- if streamed is not none and run_query('select 1 from ' ~ stream_relation ~ ' limit 1').rows | length > 0 -%}
+    {%- set streams = relation_exists(stream_relation) -%}
+    {%- if streams and run_query('select 1 from ' ~ stream_relation ~ ' limit 1').rows | length > 0 -%}
         {{ return(false) }}
     {%- endif -%}
     {%- set keeps_rows = ['SET TBLPROPERTIES', 'UNSET TBLPROPERTIES', 'OPTIMIZE', 'VACUUM START', 'VACUUM END'] -%}
