@@ -5,18 +5,27 @@ BIN := $(VENV)/bin
 # Every entry point, dbt included, keeps its state here; absolute, so it holds from any directory.
 export LAKEHOUSE_HOME ?= $(CURDIR)/.lakehouse
 
-.PHONY: run test lint install jars ingest build docs summary train score lock clean browser docs-images bench bench-ml
+.PHONY: run test lint audit install jars ingest build docs summary train score lock clean browser docs-images bench bench-ml
 
 run: jars ingest build docs summary
 
 test: lint jars browser
 	$(BIN)/pytest
 
-# SQL (sqlfluff, settings in .sqlfluff) and Python (ruff, settings in pyproject.toml); needs no Spark.
+# SQL (sqlfluff, settings in .sqlfluff), Python (ruff, settings in pyproject.toml) and secrets in the tracked
+# files (detect-secrets: a false positive gets an inline `pragma: allowlist secret` comment); needs no Spark.
 lint: install
 	$(BIN)/sqlfluff lint models macros tests/dbt
 	$(BIN)/ruff check lakehouse ml tests benchmarks
 	$(BIN)/ruff format --check lakehouse ml tests benchmarks
+	git ls-files -z | xargs -0 $(BIN)/detect-secrets-hook
+
+# Known vulnerabilities in requirements.lock, from PyPI's vulnerability data (pip-audit). --strict makes a
+# package it could not look up an error, so an unreachable service fails the audit instead of passing it.
+# Not in lint, so not in CI: from our machines PyPI serves packages but not the per-release pages that carry
+# that data, and OSV (-s osv) is out of reach, so every lookup fails.
+audit: install
+	$(BIN)/pip-audit --strict --no-deps --disable-pip --progress-spinner off -r requirements.lock
 
 install: $(VENV)/.installed
 

@@ -15,6 +15,7 @@ from pyhive import hive
 
 from lakehouse.ml.features import features_table
 from lakehouse.paths import PROJECT_ROOT
+from lakehouse.servers.daemons import THRIFT, exposure_warning
 from lakehouse.summary import LAYERS, fingerprint_query
 from tests.conftest import dbt_command, run_child, running, venv_command
 
@@ -86,6 +87,16 @@ def test_starting_twice_or_on_a_taken_port_is_refused_clearly(thrift):
         f"error: port 127.0.0.1:{thrift['LAKEHOUSE_THRIFT_PORT']} is in use: stop what holds it, "
         "or set LAKEHOUSE_CONNECT_PORT to a free port"
     )
+
+
+def test_only_a_server_bound_off_loopback_is_warned_about():
+    for host in ["127.0.0.1", "127.0.1.1", "localhost", "::1"]:
+        assert exposure_warning(THRIFT.title, host, 10000, THRIFT.exposes) is None, host
+    for host in ["0.0.0.0", "192.168.1.20", "flights.example.com"]:
+        assert exposure_warning(THRIFT.title, host, 10000, THRIFT.exposes) == (
+            f"warning: binding {host}: the Thrift server has no authentication; "
+            f"anyone who reaches {host}:10000 can run SQL as you"
+        )
 
 
 def test_concurrent_builds_of_one_table_never_corrupt_it(thrift, tmp_path):

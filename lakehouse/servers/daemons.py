@@ -5,6 +5,7 @@ its pid file is only trusted while that process is alive: a server killed with S
 behind, which reads as "not running".
 """
 
+import ipaddress
 import json
 import os
 import signal
@@ -19,11 +20,30 @@ from lakehouse.errors import ServerError
 from lakehouse.paths import metastore_holder_file, server_dir
 from lakehouse.processes import alive
 
+LOOPBACK = "127.0.0.1"  # where every server of the project listens unless told otherwise
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach `host`: localhost, 127.0.0.0/8 or ::1 (another name may be anywhere)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warning(title: str, host: str, port: int, exposes: str) -> str | None:
+    """The line to print when a server without authentication binds where other machines may reach it."""
+    if is_loopback(host):
+        return None
+    return f"warning: binding {host}: the {title} has no authentication; anyone who reaches {host}:{port} can {exposes}"
+
 
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on now."""
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((LOOPBACK, 0))
         return probe.getsockname()[1]
 
 
@@ -33,6 +53,8 @@ class Daemon:
     title: str
     # The dbt target that reaches a server which boots the embedded metastore and holds it while it runs.
     metastore_target: str | None = None
+    # What anyone who can reach the server may do: it asks for no credentials.
+    exposes: str | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -116,9 +138,9 @@ class Daemon:
         return lines[-1] if lines else "no output"
 
 
-THRIFT = Daemon("thrift", "Thrift server", metastore_target="thrift")
-CONNECT = Daemon("connect", "Spark Connect server", metastore_target="connect")
-MASTER = Daemon("master", "standalone master")
+THRIFT = Daemon("thrift", "Thrift server", metastore_target="thrift", exposes="run SQL as you")
+CONNECT = Daemon("connect", "Spark Connect server", metastore_target="connect", exposes="run SQL and Python as you")
+MASTER = Daemon("master", "standalone master", exposes="submit code that runs as you")
 WORKER = Daemon("worker", "standalone worker")
 
 

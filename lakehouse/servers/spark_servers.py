@@ -5,7 +5,8 @@
     lakehouse cluster start|stop|status   a standalone master and one worker: the `cluster` target
 
 Where each server listens comes from its target in profiles.yml (with the same environment variables and
-defaults dbt reads), and the Thrift and Connect servers run with a session target's `server_side_parameters`
+defaults dbt reads: loopback, and a warning on stderr for any other address, as none of them asks for
+credentials), and the Thrift and Connect servers run with a session target's `server_side_parameters`
 (`--target local` by default, `--target cluster` to run them on the standalone cluster). Pid files and logs go
 to LAKEHOUSE_HOME/servers/<name>/. `start` returns once the server answers a query; `stop` is idempotent.
 """
@@ -28,7 +29,16 @@ from pyspark.find_spark_home import _find_spark_home
 from lakehouse.errors import ServerError
 from lakehouse.jars import ensure_delta_jars
 from lakehouse.paths import scratch_dir
-from lakehouse.servers.daemons import CONNECT, MASTER, THRIFT, WORKER, Daemon, port_answers, port_is_free
+from lakehouse.servers.daemons import (
+    CONNECT,
+    MASTER,
+    THRIFT,
+    WORKER,
+    Daemon,
+    exposure_warning,
+    port_answers,
+    port_is_free,
+)
 from lakehouse.spark import ensure_metastore_free, spark_conf, target_output
 
 SPARK_HOME = Path(_find_spark_home())
@@ -116,7 +126,11 @@ def _start(
         return
     for endpoint in endpoints:
         endpoint.ensure_free()
-    process = daemon.launch(command(), env)
+    host, port = endpoints[0].host, endpoints[0].port
+    if daemon.exposes and (warning := exposure_warning(daemon.title, host, port, daemon.exposes)):
+        print(warning, file=sys.stderr)
+    # Spark's web UIs bind SPARK_LOCAL_IP, or every interface when it is unset.
+    process = daemon.launch(command(), {"SPARK_LOCAL_IP": host, **(env or {})})
     daemon.wait_until_ready(process, ready, START_TIMEOUT_SECONDS)
     print(f"{daemon.title}: running (pid {process.pid}) on {endpoints[0]}, log {daemon.log_file}")
 

@@ -30,12 +30,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from lakehouse.ml import model_store
+from lakehouse.servers.daemons import LOOPBACK, exposure_warning
 from lakehouse.serving.feature_store import FeatureSnapshot
 from lakehouse.serving.online_model import ONNX_FILE, InvalidFlight, OnlineModel
 
 MAX_BATCH = 1000
 RELOAD_SECONDS = 5.0
-LOOPBACK = "127.0.0.1"
 
 
 @dataclass
@@ -250,8 +250,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     app = create_app(args.model_version, not args.no_flights)
     served = app.state.served()
-    if args.host != LOOPBACK:
-        print(f"warning: binding {args.host}: the scoring service has no authentication", file=sys.stderr)
+    if warning := exposure_warning("scoring service", args.host, args.port, "score flights and look them up"):
+        print(warning, file=sys.stderr)
     print(
         f"serving model {served.model.version}{features_line(served.features)} on http://{args.host}:{args.port}"
         f" (loaded in {time.monotonic() - started:.1f} s; Ctrl-C stops)",
