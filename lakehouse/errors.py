@@ -39,3 +39,7 @@ class BrowserMissingError(LakehouseError):
 
 class WriterLockedError(LakehouseError):
     pass
+
+
+class DiskFullError(LakehouseError):
+    pass

@@ -37,6 +37,11 @@ def metastore_dir() -> Path:
     return state_home() / "metastore_db"
 
 
+def metastore_user_file() -> Path:
+    """Which process booted the metastore last: named to the next one, which Derby's lock turns away."""
+    return state_home() / "metastore_user.json"
+
+
 def jar_dir() -> Path:
     """The Delta jars and their dependencies, fetched once from Maven Central (`lakehouse jars`)."""
     return state_home() / "jars"

@@ -18,7 +18,15 @@ from pyspark.sql import SparkSession
 
 from lakehouse.errors import LakehouseError, MetastoreLockedError
 from lakehouse.jars import ensure_delta_jars
-from lakehouse.paths import PROJECT_ROOT, STATE_HOME_VARIABLE, metastore_dir, metastore_holder_file, state_home
+from lakehouse.locks import holder_of, note_holder
+from lakehouse.paths import (
+    PROJECT_ROOT,
+    STATE_HOME_VARIABLE,
+    metastore_dir,
+    metastore_holder_file,
+    metastore_user_file,
+    state_home,
+)
 from lakehouse.processes import alive
 
 PROFILES_FILE = PROJECT_ROOT / "profiles.yml"
@@ -125,11 +133,13 @@ def ensure_metastore_free(grace_seconds: float = 10.0) -> None:
     deadline = time.monotonic() + grace_seconds
     while lock_file.exists() and _metastore_held_elsewhere(lock_file):
         if time.monotonic() >= deadline:
-            raise MetastoreLockedError(
-                f"the metastore in {metastore_dir()} is in use by another Spark process "
-                "(a dbt run, a Thrift server or a notebook): wait for it or stop it, then run again"
-            )
+            if holder := holder_of(metastore_user_file()):
+                who, stop = holder[0], f"wait for it or stop it (kill -TERM {holder[1]})"
+            else:
+                who, stop = "another Spark process (a dbt run, a Thrift server or a notebook)", "wait for it or stop it"
+            raise MetastoreLockedError(f"the metastore in {metastore_dir()} is in use by {who}: {stop}, then run again")
         time.sleep(0.5)
+    note_holder(metastore_user_file())
 
 
 def get_spark(app_name: str = "lakehouse", target: str | None = None, metastore: bool = True) -> SparkSession:
@@ -143,6 +153,10 @@ def get_spark(app_name: str = "lakehouse", target: str | None = None, metastore:
         if is_remote(conf):
             raise LakehouseError("this runs Spark in its own process: use --target local or cluster (or DBT_TARGET)")
         conf["spark.sql.catalogImplementation"] = "in-memory"
+    if not is_remote(conf):
+        # A failed job is this process's error: the entry boundary prints one line and keeps the trace in its log,
+        # where Spark would print each failed task's stack trace too. (The servers' logs keep profiles.yml's level.)
+        conf["spark.log.level"] = "OFF"
     if SparkSession.getActiveSession() is None and not is_remote(conf):
         ensure_delta_jars()
         if metastore:
