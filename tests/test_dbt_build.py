@@ -6,6 +6,13 @@ import json
 import shutil
 from pathlib import Path
 
+from lakehouse.ingest.bronze_tables import (
+    EVENT_QUARANTINE_TABLE,
+    EVENT_TABLES,
+    KINDS,
+    LOADS_TABLE,
+    QUARANTINE_TABLE,
+)
 from lakehouse.ingest.loader import ingest
 from lakehouse.spark import delta_version
 from lakehouse.summary import LAYERS, stored_tables
@@ -13,8 +20,7 @@ from lakehouse.summary import LAYERS, stored_tables
 SLICE_MONTHS = ["2013-01", "2013-02", "2013-03"]
 # The loaders' tables: dbt only creates them when missing (macros/bronze_tables.sql), and never rebuilds them.
 BRONZE = {
-    f"raw.{table}"
-    for table in ("flights", "weather", "quarantine", "flight_events", "weather_events", "event_quarantine")
+    f"raw.{table}" for table in (*KINDS, *EVENT_TABLES.values(), QUARANTINE_TABLE, EVENT_QUARANTINE_TABLE, LOADS_TABLE)
 }
 
 

@@ -6,9 +6,12 @@ from the manifest. An event table (flight_events) carries the columns of the tab
 flights) first, then its own.
 """
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from pyspark.sql import Column
+from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BooleanType,
     DataType,
@@ -30,6 +33,7 @@ SOURCE = "nycflights"
 KINDS = ("flights", "weather")
 EVENT_TABLES = {"flights": "flight_events", "weather": "weather_events"}
 QUARANTINE_TABLE = "quarantine"
+LOADS_TABLE = "loads"
 EVENT_QUARANTINE_TABLE = "event_quarantine"
 # What makes a row one flight or one observation: a second row with the same key is a second load of it, which
 # staging removes. The flights' is the source's own key, before staging turns date and clock into an instant.
@@ -54,6 +58,8 @@ class BronzeTable:
     relation: str
     columns: dict[str, str]  # name -> data_type, in the table's order
     partitioned_by: tuple[str, ...]
+    # column -> what the yml says a possible value is (meta valid_range: [min, max], either may be null; clock_hhmm)
+    possible: dict[str, dict] = field(default_factory=dict)
 
     @property
     def data_columns(self) -> list[str]:
@@ -62,6 +68,24 @@ class BronzeTable:
 
     def schema(self, names: list[str] | None = None) -> StructType:
         return StructType([StructField(name, spark_type(self.columns[name])) for name in names or self.columns])
+
+    def impossible_value_reasons(self, value: Callable[[str], Column]) -> list[Column]:
+        """Per checked column, why its value (`value(name)`) is impossible, or null; a missing value is not."""
+        reasons = []
+        for name, possible in self.possible.items():
+            column = value(name)
+            low, high = possible.get("valid_range", (None, None))
+            if low is not None and high is not None:
+                reasons.append(F.when(~column.between(low, high), _impossible(name, column, f"{low} to {high}")))
+            elif low is not None:
+                reasons.append(F.when(column < low, _impossible(name, column, f"at least {low}")))
+            elif high is not None:
+                reasons.append(F.when(column > high, _impossible(name, column, f"at most {high}")))
+            if possible.get("clock_hhmm"):
+                reasons.append(
+                    F.when(column % 100 > 59, F.format_string(f"{name}: %s is not a clock time HHMM", column))
+                )
+        return reasons
 
     def create_sql(self, location: Path | str) -> str:
         """`create table if not exists` at `location`, registered in the metastore under its relation."""
@@ -75,6 +99,10 @@ class BronzeTable:
         columns = ", ".join(f"{name} {data_type}" for name, data_type in self.columns.items())
         partitioning = f" partitioned by ({', '.join(self.partitioned_by)})" if self.partitioned_by else ""
         return f"({columns}) using delta{partitioning}"
+
+
+def _impossible(name: str, value: Column, valid: str) -> Column:
+    return F.format_string(f"{name}: %s is impossible (valid: {valid})", value)
 
 
 def spark_type(data_type: str) -> DataType:
@@ -95,11 +123,19 @@ def bronze_table(name: str, raw_schema: str | None = None) -> BronzeTable:
     node = _source_node(name)
     meta = {**node.get("meta", {}), **node.get("config", {}).get("meta", {})}
     columns = {column: spec["data_type"] for column, spec in node["columns"].items()}
+    possible = {column: _column_meta(spec) for column, spec in node["columns"].items() if _column_meta(spec)}
     if "payload_of" in meta:
         payload = bronze_table(meta["payload_of"])
         columns = {**{column: payload.columns[column] for column in payload.data_columns}, **columns}
+        possible = {**payload.possible, **possible}
     schema = raw_schema or project_var("raw_schema")
-    return BronzeTable(name, f"{schema}.{name}", columns, tuple(meta.get("partitioned_by", ())))
+    return BronzeTable(name, f"{schema}.{name}", columns, tuple(meta.get("partitioned_by", ())), possible)
+
+
+def _column_meta(spec: dict) -> dict:
+    """What a column's meta says a possible value is, when it says it."""
+    meta = {**spec.get("meta", {}), **spec.get("config", {}).get("meta", {})}
+    return {key: meta[key] for key in ("valid_range", "clock_hhmm") if key in meta}
 
 
 def csv_schema(kind: str) -> StructType:

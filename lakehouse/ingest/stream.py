@@ -3,7 +3,7 @@
 A file source reads the landing folder (`lakehouse replay` writes it) as lines of text, a bounded number of files
 per micro-batch, and each micro-batch is parsed against the schemas of the nycflights source's yml: flight events
 append to `flight_events`, observations to `weather_events`, and every line that cannot land (not JSON, an
-unknown event type, no event id or time, a value of the wrong type, an impossible date) to `event_quarantine`
+unknown event type, no event id or time, a value of the wrong type, an impossible date or value) to `event_quarantine`
 with the raw line and the reason. An event already in bronze (the same event_id, delivered again, whenever) is
 dropped, counted as a duplicate: the bronze table itself is the record of what has arrived, read for the
 micro-batch's span of event time only. Late events land like any other; dbt's incremental build takes them
@@ -160,6 +160,9 @@ class EventSink:
                 F.lit("year, month and day do not form a date"),
             )
         )
+        for kind, table in self.tables.items():
+            of_kind = event_type.isin(list(EVENT_TYPES[kind]))
+            reasons.extend(F.when(of_kind, reason) for reason in table.impossible_value_reasons(event.getField))
         return F.coalesce(*reasons)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
