@@ -14,6 +14,7 @@ COMMANDS = {
     "replay": ("lakehouse.ingest.replay", "main"),
     "stream": ("lakehouse.ingest.stream", "main"),
     "summary": ("lakehouse.summary", "main"),
+    "chaos": ("lakehouse.chaos", "main"),
     "bench": ("lakehouse.bench.benchmark", "main"),
     "profile": ("lakehouse.bench.profile", "main"),
     "bench-ml": ("lakehouse.bench.ml_benchmark", "main"),

@@ -5,7 +5,6 @@ embedded Derby metastore admits one JVM, and one JVM start is much faster than o
 """
 
 import contextlib
-import csv
 import os
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from lakehouse.jars import delta_jar_present
 from lakehouse.paths import PROJECT_ROOT, STATE_HOME_VARIABLE, jar_dir
 from lakehouse.servers.daemons import free_port
 
-SLICE_MONTHS = {"1", "2", "3"}
+SLICE_MONTHS = {1, 2, 3}
 # ml/train.py on the slice: train January, tune February, test March, a one-point grid.
 SLICE_SPLIT = ["--validation-from", "2013-02-01", "--test-from", "2013-03-01", "--quick"]
 
@@ -28,16 +27,6 @@ def _ensure_jars() -> Path:
     if not delta_jar_present():
         subprocess.run([sys.executable, "-m", "lakehouse.jars"], check=True)
     return jar_dir()
-
-
-def _write_slice(table: str, target: Path) -> None:
-    with dataset.source_file(table).open(newline="") as source, target.open("w", newline="") as sliced:
-        rows = csv.reader(source)
-        writer = csv.writer(sliced, lineterminator="\n")
-        header = next(rows)
-        writer.writerow(header)
-        month = header.index("month")
-        writer.writerows(row for row in rows if row[month] in SLICE_MONTHS)
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +42,7 @@ def lakehouse_home(tmp_path_factory) -> Path:
 def slice_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("nycflights13_q1")
     for table in ("flights", "weather"):
-        _write_slice(table, directory / f"{table}.csv")
+        dataset.write_slice(table, directory / f"{table}.csv", SLICE_MONTHS)
     return directory
 
 

