@@ -1,9 +1,12 @@
-"""A dbt plugin that checks the embedded metastore before dbt connects to it.
+"""A dbt plugin that opens the Spark session of a session target before dbt connects, with lakehouse.spark.
 
-Without it, a `dbt build` on a session target while a Thrift or Connect server (or another dbt run, or a
-notebook) holds the embedded Derby metastore ends in Derby's stack trace. dbt-core loads plugins from modules
-named `dbt_*` (see dbt_lakehouse.py at the project root) right after it reads the project and profile, before
-it opens a connection: the one place to say in one line what is wrong and what to do.
+dbt-core loads plugins from modules named `dbt_*` (see dbt_lakehouse.py at the project root) right after it reads
+the project and profile, before it opens a connection. Two things need that moment:
+- profiles.yml as dbt renders it has LAKEHOUSE_HOME as the user set it, `.lakehouse` by default: relative, which
+  a cluster's executors resolve against their own working folders (and find no Delta jars there). The session
+  started here has every state path absolute, and dbt-spark's builder.getOrCreate() takes it over.
+- a `dbt build` while a Thrift or Connect server (or another dbt run, or a notebook) holds the embedded Derby
+  metastore would end in Derby's stack trace; this says in one line what is wrong and what to do.
 """
 
 import os
@@ -37,7 +40,7 @@ class MetastoreGuard(dbtPlugin):
             return
         if "pyspark.sql" in sys.modules and sys.modules["pyspark.sql"].SparkSession.getActiveSession() is not None:
             return  # dbt runs inside a process that already has the session (the tests): nothing to open
-        from lakehouse.spark import ensure_metastore_free, is_remote, spark_conf, target_output
+        from lakehouse.spark import is_remote, spark_conf, start_dbt_session, target_output
 
         target = get_flags().TARGET or os.environ.get("DBT_TARGET")
         if target_output(target)["method"] != "session":
@@ -47,4 +50,4 @@ class MetastoreGuard(dbtPlugin):
             # the client warns on each query that a static setting cannot change.
             warnings.filterwarnings("ignore", message="Failed to set spark.sql.catalogImplementation")
         else:
-            ensure_metastore_free()
+            start_dbt_session(target)

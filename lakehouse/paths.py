@@ -2,20 +2,46 @@
 
 Everything the project writes at run time (warehouse, metastore, Ivy cache, unpacked inputs, logs) goes under one
 folder, LAKEHOUSE_HOME, which defaults to `.lakehouse` in the project root. A relative LAKEHOUSE_HOME is taken
-relative to the project root, as dbt (which runs from the root) takes it. The warehouse and the metastore's
-location are settings of profiles.yml (`server_side_parameters`), under the same folder.
+relative to the project root, as dbt (which runs from the root) takes it, and `~` is the user's home. The
+warehouse and the metastore's location are settings of profiles.yml (`server_side_parameters`), under the same
+folder; lakehouse.spark hands them to Spark as the absolute paths state_home() gives.
 """
 
 import os
 from pathlib import Path
+
+from lakehouse.errors import LakehouseError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STATE_HOME_VARIABLE = "LAKEHOUSE_HOME"
 
 
 def state_home() -> Path:
-    configured = Path(os.environ.get(STATE_HOME_VARIABLE, ".lakehouse"))
-    return configured if configured.is_absolute() else PROJECT_ROOT / configured
+    """LAKEHOUSE_HOME as an absolute path with no symlink in it: what every process, and every executor in its
+    own working folder, resolves the same way."""
+    configured = Path(os.environ.get(STATE_HOME_VARIABLE, ".lakehouse")).expanduser()
+    return (PROJECT_ROOT / configured).resolve()
+
+
+def usable_state_home() -> Path:
+    """state_home(), created, or refused in one line when Spark could not work in it: checked before a JVM starts."""
+    home = state_home()
+    move = f"set {STATE_HOME_VARIABLE} to a folder you can write to"
+    if any(character.isspace() for character in str(home)):
+        # Spark splits its Java options, Derby's home among them, at white space.
+        raise LakehouseError(
+            f"the state folder {home} has a space in its path, which Spark cannot pass on: {move}, "
+            "with no space in its path"
+        )
+    if home.exists() and not home.is_dir():
+        raise LakehouseError(f"the state folder {home} is a file: {move}, or move the file away")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        (home / ".writable").touch()
+        (home / ".writable").unlink()
+    except OSError as error:
+        raise LakehouseError(f"the state folder {home} cannot be written ({error.strerror}): {move}") from None
+    return home
 
 
 def landing_dir() -> Path:

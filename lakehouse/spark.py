@@ -26,6 +26,7 @@ from lakehouse.paths import (
     metastore_holder_file,
     metastore_user_file,
     state_home,
+    usable_state_home,
 )
 from lakehouse.processes import alive
 
@@ -35,8 +36,9 @@ PROFILE_NAME = "nycflights"
 
 def _env_var(name: str, default: str | None = None) -> str:
     if name == STATE_HOME_VARIABLE:
-        # dbt resolves a relative home against the project root it runs from; Python runs from anywhere.
-        return str(state_home())
+        # The one place a state path reaches Spark: absolute, since Spark's servers and a cluster's executors
+        # each resolve a relative path against a working folder of their own (and find no jars there).
+        return str(usable_state_home())
     if name in os.environ:
         return os.environ[name]
     if default is None:
@@ -157,6 +159,18 @@ def get_spark(app_name: str = "lakehouse", target: str | None = None, metastore:
         # A failed job is this process's error: the entry boundary prints one line and keeps the trace in its log,
         # where Spark would print each failed task's stack trace too. (The servers' logs keep profiles.yml's level.)
         conf["spark.log.level"] = "OFF"
+    return _session(conf, app_name, metastore)
+
+
+def start_dbt_session(target: str | None = None) -> None:
+    """Start, before dbt-spark connects, the session its `method: session` then finds: dbt renders profiles.yml
+    with LAKEHOUSE_HOME as the user set it, possibly relative, and this is the same configuration with the state
+    paths absolute. dbt-spark's builder.getOrCreate() takes over the running session and its configuration."""
+    conf = spark_conf(target)
+    _session(conf, conf["spark.app.name"], metastore=True)
+
+
+def _session(conf: dict[str, str], app_name: str, metastore: bool) -> SparkSession:
     if SparkSession.getActiveSession() is None and not is_remote(conf):
         ensure_delta_jars()
         if metastore:
