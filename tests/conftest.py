@@ -6,20 +6,33 @@ embedded Derby metastore admits one JVM, and one JVM start is much faster than o
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from lakehouse.ingest import dataset
 from lakehouse.jars import delta_jar_present
+from lakehouse.ml.features import features_table
 from lakehouse.paths import PROJECT_ROOT, STATE_HOME_VARIABLE, jar_dir
 from lakehouse.servers.daemons import free_port
 
 SLICE_MONTHS = {1, 2, 3}
 # ml/train.py on the slice: train January, tune February, test March, a one-point grid.
 SLICE_SPLIT = ["--validation-from", "2013-02-01", "--test-from", "2013-03-01", "--quick"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Two groups, one per pytest-xdist worker (`--dist loadgroup`), a file never split between them: the files
+    that use this process's Spark session (and its one build of the slice), and the files whose tests drive
+    servers and child processes in state folders of their own, which mostly wait."""
+    in_process = {item.path for item in items if "spark" in item.fixturenames}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group("spark_session" if item.path in in_process else "child_processes"))
 
 
 def _ensure_jars() -> Path:
@@ -92,28 +105,88 @@ def lakehouse_command(*args: str, home: Path) -> subprocess.CompletedProcess:
     )
 
 
+@dataclass(frozen=True)
+class Project:
+    """A throwaway copy of the project, run as its README says: from its root, with no LAKEHOUSE_HOME set, so
+    its state is the default `.lakehouse` inside it. Only loopback ports are chosen free, and PYTHONPATH points
+    at the copy so that `lakehouse`, `ml/` and dbt's plugin run the copy's code on the copy's state."""
+
+    root: Path
+    env: dict[str, str]
+
+    @property
+    def home(self) -> Path:
+        return self.root / ".lakehouse"
+
+    def run(self, *command: str, env: dict[str, str] | None = None, timeout: float = 900):
+        return subprocess.run(
+            list(command),
+            env={**self.env, **(env or {})},
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def popen(self, *command: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            list(command), env=self.env, cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+
+
+def copy_project(destination: Path) -> Path:
+    """The project's files as a clone has them (tracked, or new and not ignored), none of its state."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        check=True,
+    )
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        if (PROJECT_ROOT / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(PROJECT_ROOT / name, destination / name)
+    return destination
+
+
 @pytest.fixture(scope="session")
-def server_env(lakehouse_home, slice_dir, tmp_path_factory) -> dict[str, str]:
-    """The environment for servers and their clients: a second state folder with the slice loaded (this test
-    session's JVM holds the first one's metastore), free loopback ports, and memory sized for a test."""
-    home = tmp_path_factory.mktemp("server_home")
-    (home / "jars").symlink_to((lakehouse_home / "jars").resolve(), target_is_directory=True)
-    master_port = free_port()
+def default_project(lakehouse_home, slice_dir, tmp_path_factory) -> Project:
+    """A copy of the project with the slice loaded by `lakehouse ingest` and built by `dbt build`, at the defaults:
+    the embedded session's flight_features, which the other targets must equal."""
+    root = copy_project(tmp_path_factory.mktemp("project"))
+    (root / ".lakehouse").mkdir()
+    (root / ".lakehouse" / "jars").symlink_to((lakehouse_home / "jars").resolve(), target_is_directory=True)
+    unset = {STATE_HOME_VARIABLE, "DBT_TARGET", "PYTHONPATH"}
     env = {
-        **{name: value for name, value in os.environ.items() if name != "DBT_TARGET"},
-        STATE_HOME_VARIABLE: str(home),
+        **{name: value for name, value in os.environ.items() if name not in unset},
+        "PYTHONPATH": str(root),
         "LAKEHOUSE_THRIFT_PORT": str(free_port()),
         "LAKEHOUSE_CONNECT_PORT": str(free_port()),
-        "LAKEHOUSE_CLUSTER_MASTER": f"spark://127.0.0.1:{master_port}",
+        "LAKEHOUSE_CLUSTER_MASTER": f"spark://127.0.0.1:{free_port()}",
         "LAKEHOUSE_MASTER_WEBUI_PORT": str(free_port()),
         "LAKEHOUSE_WORKER_WEBUI_PORT": str(free_port()),
-        "LAKEHOUSE_DRIVER_MEMORY": "2g",
-        "LAKEHOUSE_EXECUTOR_MEMORY": "1g",
-        "LAKEHOUSE_WORKER_MEMORY": "2g",
     }
-    loaded = run_child([sys.executable, "-m", "lakehouse.ingest", "--source-dir", str(slice_dir)], env)
-    assert loaded.returncode == 0, loaded.stderr
-    return env
+    project = Project(root, env)
+    loaded = project.run(venv_command("lakehouse"), "ingest", "--source-dir", str(slice_dir))
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    built = project.run(venv_command("dbt"), "build")
+    assert built.returncode == 0, built.stdout[-3000:]
+    assert "Completed successfully" in built.stdout
+    return project
+
+
+@pytest.fixture(scope="session")
+def local_fingerprint(default_project) -> tuple[int, int]:
+    """flight_features of the default (local session) target: the reference the other targets must match."""
+    return features_fingerprint(default_project)
+
+
+def features_fingerprint(project: Project, env: dict[str, str] | None = None) -> tuple[int, int]:
+    """flight_features' row count and checksum, from `lakehouse summary --checksums` (on DBT_TARGET's target)."""
+    summary = project.run(venv_command("lakehouse"), "summary", "--checksums", env=env)
+    assert summary.returncode == 0, summary.stderr[-3000:]
+    row = next(line.split() for line in summary.stdout.splitlines() if line.startswith(features_table()))
+    return int(row[2].replace(",", "")), int(row[4])
 
 
 def run_child(command: list[str], env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess:
@@ -137,23 +210,14 @@ def dbt_command(*args: str, artifacts: Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def running(server: str, env: dict[str, str], *start_args: str):
+def running(server: str, project: Project, *start_args: str):
     """`lakehouse <server> start`, and always `stop`, even when the test fails."""
     try:
-        started = run_child([venv_command("lakehouse"), server, "start", *start_args], env)
+        started = project.run(venv_command("lakehouse"), server, "start", *start_args)
         assert started.returncode == 0, started.stderr + started.stdout
         yield
     finally:
-        run_child([venv_command("lakehouse"), server, "stop"], env)
-
-
-@pytest.fixture(scope="session")
-def local_fingerprint(spark, built) -> tuple[int, int]:
-    """flight_features built by the default (local session) target: the reference the other targets must match."""
-    from lakehouse.ml.features import features_table
-    from lakehouse.summary import fingerprint_query
-
-    return tuple(spark.sql(fingerprint_query(features_table())).first())
+        project.run(venv_command("lakehouse"), server, "stop")
 
 
 # flight_features and everything upstream of it, without the tests: how the other targets prove they build the same.

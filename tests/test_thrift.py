@@ -1,73 +1,74 @@
 """The `thrift` target: Spark's own Thrift server, started by `lakehouse thrift`, builds the same tables.
 
-The server runs in a state folder of its own with the slice loaded (see `server_env`), on a free port.
+The server runs in a throwaway copy of the project at the default settings, with the slice loaded and built by
+the local target (see `default_project`), on a free port.
 """
 
 import os
 import signal
-import subprocess
 import time
 from contextlib import closing
-from pathlib import Path
 
 import pytest
 from pyhive import hive
 
 from lakehouse.ml.features import features_table
-from lakehouse.paths import PROJECT_ROOT
 from lakehouse.servers.daemons import THRIFT, exposure_warning
 from lakehouse.summary import LAYERS, fingerprint_query
-from tests.conftest import dbt_command, run_child, running, venv_command
+from tests.conftest import MODELS_AND_SEEDS, running, venv_command
+
+DBT = venv_command("dbt")
+LAKEHOUSE = venv_command("lakehouse")
 
 TABLES_BUILT = ["staging", "intermediate", "features"]
 
 
-def query(env: dict[str, str], sql: str) -> list[tuple]:
-    with closing(hive.connect(host="127.0.0.1", port=int(env["LAKEHOUSE_THRIFT_PORT"]))) as connection:
+def query(project, sql: str) -> list[tuple]:
+    with closing(hive.connect(host="127.0.0.1", port=int(project.env["LAKEHOUSE_THRIFT_PORT"]))) as connection:
         cursor = connection.cursor()
         cursor.execute(sql)
         return cursor.fetchall()
 
 
-def delta_tables(env: dict[str, str]) -> list[str]:
+def delta_tables(project) -> list[str]:
     """The tables that hold data: `show views` lists the views and temporary views, which do not."""
-    schemas = {row[0] for row in query(env, "show schemas")}
+    schemas = {row[0] for row in query(project, "show schemas")}
     tables = []
     for schema in [layer for layer in LAYERS if layer in schemas]:
-        views = {row[1] for row in query(env, f"show views in {schema}")}
-        tables += [f"{schema}.{row[1]}" for row in query(env, f"show tables in {schema}") if row[1] not in views]
+        views = {row[1] for row in query(project, f"show views in {schema}")}
+        tables += [f"{schema}.{row[1]}" for row in query(project, f"show tables in {schema}") if row[1] not in views]
     return tables
 
 
-def history(env: dict[str, str], table: str) -> list[int]:
-    return sorted(row[0] for row in query(env, f"describe history {table}"))
+def history(project, table: str) -> list[int]:
+    return sorted(row[0] for row in query(project, f"describe history {table}"))
 
 
-def operations(env: dict[str, str], table: str) -> list[str]:
+def operations(project, table: str) -> list[str]:
     """What each commit did, oldest first (`describe history` has version first and operation fifth)."""
-    return [row[4] for row in sorted(query(env, f"describe history {table}"))]
+    return [row[4] for row in sorted(query(project, f"describe history {table}"))]
 
 
 @pytest.fixture(scope="module")
-def thrift(server_env):
-    with running("thrift", server_env):
-        yield server_env
+def thrift(default_project):
+    with running("thrift", default_project):
+        yield default_project
 
 
-def test_thrift_target_builds_the_same_features_as_the_local_target(thrift, local_fingerprint, tmp_path):
-    built = run_child(dbt_command("build", "--target", "thrift", artifacts=tmp_path), thrift)
+def test_thrift_target_builds_the_same_features_as_the_local_target(thrift, local_fingerprint):
+    built = thrift.run(DBT, "build", "--target", "thrift", "--full-refresh")
     assert built.returncode == 0, built.stdout[-3000:]
     assert "ERROR=0" in built.stdout
     assert tuple(query(thrift, fingerprint_query(features_table()))[0]) == local_fingerprint
 
 
-def test_a_session_run_while_the_server_holds_the_metastore_gets_one_line(thrift, tmp_path):
-    dbt = run_child(dbt_command("build", "--target", "local", artifacts=tmp_path), thrift)
+def test_a_session_run_while_the_server_holds_the_metastore_gets_one_line(thrift):
+    dbt = thrift.run(DBT, "build", "--target", "local")
     assert dbt.returncode != 0
     assert "the Thrift server is running and holds the metastore: use --target thrift" in dbt.stdout
     assert "derby" not in dbt.stdout.lower() and "Traceback" not in dbt.stdout + dbt.stderr
 
-    summary = run_child([venv_command("lakehouse"), "summary"], thrift)
+    summary = thrift.run(LAKEHOUSE, "summary")
     assert summary.returncode == 1
     assert summary.stderr.strip().splitlines() == [
         "error: the Thrift server is running and holds the metastore: use --target thrift, "
@@ -76,15 +77,14 @@ def test_a_session_run_while_the_server_holds_the_metastore_gets_one_line(thrift
 
 
 def test_starting_twice_or_on_a_taken_port_is_refused_clearly(thrift):
-    again = run_child([venv_command("lakehouse"), "thrift", "start"], thrift)
+    again = thrift.run(LAKEHOUSE, "thrift", "start")
     assert again.returncode == 0 and "already running" in again.stdout
-    connect = run_child(
-        [venv_command("lakehouse"), "connect", "start"],
-        {**thrift, "LAKEHOUSE_CONNECT_PORT": thrift["LAKEHOUSE_THRIFT_PORT"]},
+    connect = thrift.run(
+        LAKEHOUSE, "connect", "start", env={"LAKEHOUSE_CONNECT_PORT": thrift.env["LAKEHOUSE_THRIFT_PORT"]}
     )
     assert connect.returncode == 1
     assert connect.stderr.strip() == (
-        f"error: port 127.0.0.1:{thrift['LAKEHOUSE_THRIFT_PORT']} is in use: stop what holds it, "
+        f"error: port 127.0.0.1:{thrift.env['LAKEHOUSE_THRIFT_PORT']} is in use: stop what holds it, "
         "or set LAKEHOUSE_CONNECT_PORT to a free port"
     )
 
@@ -104,16 +104,17 @@ def test_concurrent_builds_of_one_table_never_corrupt_it(thrift, tmp_path):
     expected_rows = query(thrift, f"select count(*) from staging.{model}")[0][0]
     before = operations(thrift, f"staging.{model}")
     runs = [
-        subprocess.Popen(
-            # --full-refresh: both write (an unchanged model would be reused)
-            dbt_command(
-                "run", "--target", "thrift", "--select", model, "--full-refresh", artifacts=tmp_path / str(copy)
-            ),
-            env=thrift,
-            cwd=PROJECT_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        # --full-refresh: both write (an unchanged model would be reused); a target folder each, as two users have
+        thrift.popen(
+            DBT,
+            "run",
+            "--target",
+            "thrift",
+            "--select",
+            model,
+            "--full-refresh",
+            "--target-path",
+            str(tmp_path / f"{copy}"),
         )
         for copy in range(2)
     ]
@@ -135,16 +136,10 @@ def test_concurrent_builds_of_one_table_never_corrupt_it(thrift, tmp_path):
     assert query(thrift, f"select count(*) from staging.{model}")[0][0] == expected_rows
 
 
-def test_a_server_killed_mid_build_leaves_every_table_whole_and_a_rerun_completes(thrift, local_fingerprint, tmp_path):
+def test_a_server_killed_mid_build_leaves_every_table_whole_and_a_rerun_completes(thrift, local_fingerprint):
     versions_before = {table: history(thrift, table)[-1] for table in delta_tables(thrift)}
-    build = subprocess.Popen(
-        dbt_command("build", "--target", "thrift", artifacts=tmp_path / "killed"),
-        env=thrift,
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    # The models and seeds: the kill and the retry prove the same without the data tests between them.
+    build = thrift.popen(DBT, "build", "--target", "thrift", "--full-refresh", *MODELS_AND_SEEDS)
     interrupted = "intermediate.int_flights_prior_origin_departures"  # the range join: the longest write
     seen = ""
     while f"START sql table model {interrupted}" not in seen:
@@ -152,11 +147,11 @@ def test_a_server_killed_mid_build_leaves_every_table_whole_and_a_rerun_complete
         assert line, f"dbt ended before {interrupted}: {seen[-3000:]}"
         seen += line
     time.sleep(1)
-    os.kill(int((Path(thrift["LAKEHOUSE_HOME"]) / "servers" / "thrift" / "pid").read_text()), signal.SIGKILL)
+    os.kill(int((thrift.home / "servers" / "thrift" / "pid").read_text()), signal.SIGKILL)
     seen += build.communicate(timeout=300)[0]
     assert build.returncode != 0
 
-    restarted = run_child([venv_command("lakehouse"), "thrift", "start"], thrift)
+    restarted = thrift.run(LAKEHOUSE, "thrift", "start")
     assert restarted.returncode == 0, restarted.stderr
     for table, version_before in versions_before.items():
         versions = history(thrift, table)
@@ -174,7 +169,7 @@ def test_a_server_killed_mid_build_leaves_every_table_whole_and_a_rerun_complete
         print(f"after SIGKILL: {interrupted} history {history(thrift, interrupted)} (was {was})")
 
     # `dbt retry` picks up where the killed build stopped: its failed node and everything it skipped.
-    rerun = run_child(dbt_command("retry", "--target", "thrift", artifacts=tmp_path / "killed"), thrift)
+    rerun = thrift.run(DBT, "retry", "--target", "thrift")
     assert rerun.returncode == 0, rerun.stdout[-3000:]
     assert "ERROR=0" in rerun.stdout
     assert tuple(query(thrift, fingerprint_query(features_table()))[0]) == local_fingerprint
