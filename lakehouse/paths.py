@@ -8,6 +8,7 @@ folder; lakehouse.spark hands them to Spark as the absolute paths state_home() g
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 from lakehouse.errors import LakehouseError
@@ -37,8 +38,9 @@ def usable_state_home() -> Path:
         raise LakehouseError(f"the state folder {home} is a file: {move}, or move the file away")
     try:
         home.mkdir(parents=True, exist_ok=True)
-        (home / ".writable").touch()
-        (home / ".writable").unlink()
+        # A probe of its own name: threads of one process (the stream's appends) check at the same moment.
+        with tempfile.TemporaryFile(dir=home, prefix=".writable"):
+            pass
     except OSError as error:
         raise LakehouseError(f"the state folder {home} cannot be written ({error.strerror}): {move}") from None
     return home
