@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _pytest.nodeid import NodeId
 
 from lakehouse.ingest import dataset
 from lakehouse.jars import delta_jar_present
@@ -26,13 +27,19 @@ SLICE_SPLIT = ["--validation-from", "2013-02-01", "--test-from", "2013-03-01", "
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Two groups, one per pytest-xdist worker (`--dist loadgroup`), a file never split between them: the files
     that use this process's Spark session (and its one build of the slice), and the files whose tests drive
-    servers and child processes in state folders of their own, which mostly wait."""
+    servers and child processes in a copy of the project (and its one build of the slice)."""
     in_process = {item.path for item in items if "spark" in item.fixturenames}
     for item in items:
-        item.add_marker(pytest.mark.xdist_group("spark_session" if item.path in in_process else "child_processes"))
+        group = "spark_session" if item.path in in_process else "child_processes"
+        item.add_marker(pytest.mark.xdist_group(group))
+        if config.getvalue("loadgroup"):
+            # What pytest-xdist 3.8 does for the marker, on pytest 9's node ids: it still sets Item._nodeid,
+            # which pytest 9.2 no longer reads, so every test would be scheduled alone and each worker would
+            # build the slice (and stream it, and copy the project) for itself.
+            item._id = NodeId.parse(f"{item.nodeid}@{group}")
 
 
 def _ensure_jars() -> Path:

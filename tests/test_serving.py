@@ -69,6 +69,15 @@ class Client:
             return False
 
     def send(self, method: str, path: str, body: bytes | None = None) -> tuple[int, dict]:
+        try:
+            return self._exchange(method, path, body)
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # The service closes a keep-alive connection idle for 5 s (uvicorn's default), as a test that reads
+            # Spark between two requests leaves it; a client opens a new one, as urllib3 does.
+            self.connection.close()
+            return self._exchange(method, path, body)
+
+    def _exchange(self, method: str, path: str, body: bytes | None) -> tuple[int, dict]:
         self.connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
         response = self.connection.getresponse()
         return response.status, json.loads(response.read())
