@@ -35,7 +35,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         group = "spark_session" if item.path in in_process else "child_processes"
         item.add_marker(pytest.mark.xdist_group(group))
-        if config.getvalue("loadgroup"):
+        if getattr(config.option, "loadgroup", False):  # set in each xdist worker under --dist loadgroup
             # What pytest-xdist 3.8 does for the marker, on pytest 9's node ids: it still sets Item._nodeid,
             # which pytest 9.2 no longer reads, so every test would be scheduled alone and each worker would
             # build the slice (and stream it, and copy the project) for itself.
