@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from pyspark.ml import PipelineModel
-from pyspark.ml.classification import GBTClassifier
+from pyspark.ml.classification import GBTClassifier, LogisticRegression
+from pyspark.ml.functions import vector_to_array
 from pyspark.sql import functions as F
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
@@ -21,6 +22,7 @@ from lakehouse.ml import model_store
 from lakehouse.ml.features import Split, in_fixed_layout, in_period, model_input, read_features, split_rows
 from lakehouse.ml.tracking import EXPERIMENT, use_project_store
 from lakehouse.project import column_meta, feature_roles, model_relation
+from lakehouse.serving import online_model, onnx_export
 from tests.conftest import PROJECT_ROOT, SLICE_SPLIT
 
 JANUARY, MARCH = (None, date(2013, 2, 1)), (date(2013, 3, 1), date(2013, 4, 1))
@@ -114,9 +116,15 @@ def test_a_split_without_flights_is_refused_naming_the_period(built):
         train.main(["--test-from", "2013-07-01", "--quick"])
 
 
-def test_a_reloaded_model_predicts_exactly_the_same(spark, built, tmp_path):
+@pytest.fixture(scope="module")
+def gbt_on_january(spark, built) -> PipelineModel:
+    """A pipeline of MLlib's GBT, ten depth-5 trees, fitted on January: quicker than ml/train.py's grid."""
     rows = model_input(read_features(spark)[0])
-    model = train.build_pipeline(GBTClassifier(maxIter=5, maxDepth=3, seed=1)).fit(in_period(rows, *JANUARY))
+    return train.build_pipeline(GBTClassifier(maxIter=10, maxDepth=5, seed=1)).fit(in_period(rows, *JANUARY))
+
+
+def test_a_reloaded_model_predicts_exactly_the_same(spark, gbt_on_january, tmp_path):
+    rows, model = model_input(read_features(spark)[0]), gbt_on_january
     model_store.save(model, {"note": "test"}, tmp_path)
     reloaded = PipelineModel.load(str(tmp_path / "pipeline"))
     march = in_period(rows, *MARCH)
@@ -125,6 +133,32 @@ def test_a_reloaded_model_predicts_exactly_the_same(spark, built, tmp_path):
     joined = fitted.join(again, "flight_id")
     assert joined.count() == march.count()
     assert joined.where(F.col("probability") != F.col("reloaded")).count() == 0
+
+
+def test_a_gbt_model_is_served_by_its_onnx_graph_with_the_probabilities_spark_gives(spark, gbt_on_january, tmp_path):
+    """MLlib's GBT, which the validation months may choose, exported as ONNX: onnxruntime, fed each March flight's
+    features as the service is, gives Spark's probability to within float32's rounding of the sum of the trees."""
+    features, model = read_features(spark)[0], gbt_on_january
+    roles = feature_roles().as_metadata()
+    path = onnx_export.export(model, roles, tmp_path / online_model.ONNX_FILE)
+    online = online_model.OnlineModel("v0", {}, roles["categorical"], roles["numeric"], online_model.session(path))
+
+    march = in_period(model_input(features), *MARCH)
+    spark_probability = vector_to_array(F.col("probability"))[1].alias("spark_probability")
+    scored = model.transform(march).select("flight_id", spark_probability).join(features, "flight_id")
+    rows = [row.asDict() for row in scored.orderBy("flight_id").collect()]
+    served = online.probabilities([{name: row[name] for name in online.fields} for row in rows])
+    assert len(rows) == march.count() > 10_000
+    assert len({round(row["spark_probability"], 6) for row in rows}) > 100  # deep enough trees to mean something
+    assert max(abs(ours - row["spark_probability"]) for ours, row in zip(served, rows, strict=True)) <= 1e-6
+
+
+def test_a_classifier_the_export_cannot_write_is_refused_in_one_line(spark, built, tmp_path):
+    rows = in_period(model_input(read_features(spark)[0]), *JANUARY)
+    model = train.build_pipeline(LogisticRegression(maxIter=1)).fit(rows)
+    with pytest.raises(onnx_export.UnservableModel, match=r"not LogisticRegressionModel's: train with") as refused:
+        onnx_export.export(model, feature_roles().as_metadata(), tmp_path / online_model.ONNX_FILE)
+    assert "\n" not in str(refused.value) and not (tmp_path / online_model.ONNX_FILE).exists()
 
 
 def test_the_same_rows_train_the_same_model_however_the_table_lies(spark, built):

@@ -27,7 +27,7 @@ train, score = load_script("train"), load_script("score")
 
 @pytest.fixture(scope="module")
 def served_model(spark, built):
-    """An XGBoost model (the estimator the online export writes) trained on the slice, March scored in batch."""
+    """An XGBoost model trained on the slice, March scored in batch (a GBT's graph: test_ml.py)."""
     metadata = train.main([*SLICE_SPLIT, "--estimator", "XGBoost"])
     score.main(["--model-version", metadata["model_version"]])
     return metadata

@@ -260,16 +260,13 @@ def save(
     return metadata
 
 
-def online_export(model: PipelineModel, metadata: dict, version_dir: Path) -> dict | None:
+def online_export(model: PipelineModel, metadata: dict, version_dir: Path) -> dict:
     """The model as ONNX for `lakehouse serve`, before the metadata that makes the version complete; what the
-    metadata records of it (None, with a printed reason, for a classifier the export cannot write)."""
+    metadata records of it. A classifier the export cannot write is refused here (UnservableModel), before the
+    version is saved, not found out when the service starts."""
     from lakehouse.serving import onnx_export
 
-    try:
-        path = onnx_export.export(model, metadata["feature_columns"], version_dir / onnx_export.ONNX_FILE)
-    except onnx_export.UnservableModel as error:
-        print(f"not exported for `lakehouse serve`: {error}")
-        return None
+    path = onnx_export.export(model, metadata["feature_columns"], version_dir / onnx_export.ONNX_FILE)
     return {"file": path.name, "runtime": f"onnxruntime {package_version('onnxruntime')}"}
 
 
