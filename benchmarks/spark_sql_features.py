@@ -5,7 +5,8 @@
 MANIFEST.json is what `dbt compile --select +flight_features --full-refresh --vars '{copies: K}'` wrote (the
 benchmark runs it beforehand, untimed): every model's SQL as dbt rendered it, with its relation name. Here each
 model upstream of flight_features becomes a temporary view over the ones before it, in dependency order; the
-bronze sources are views over the Parquet export (the same files the pandas and DuckDB baselines read), the
+bronze sources are views over the Parquet export (the same files the pandas and DuckDB baselines read; the
+feed's event tables, which it does not carry, empty, as `dbt build` creates them where no stream wrote), the
 seeds views over their CSV files with the column types `seeds/_seeds.yml` declares; and one Parquet write of
 flight_features at the end runs the lot as one Spark plan. No dbt, no Delta, no metastore, no layer written.
 
@@ -19,9 +20,10 @@ import re
 import time
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructField, StructType, _parse_datatype_string
 
+from lakehouse.ingest.bronze_tables import bronze_table
 from lakehouse.paths import PROJECT_ROOT
 from lakehouse.spark import spark_conf
 
@@ -73,6 +75,17 @@ def seed_schema(node: dict) -> StructType:
     return StructType([StructField(name, _parse_datatype_string(kind)) for name, kind in types.items()])
 
 
+def source(spark: SparkSession, node: dict, input_dir: Path) -> DataFrame:
+    """A bronze table from the export; a feed's event table, which the export does not carry, empty with the
+    columns the yml declares: what the dbt path reads, where `dbt build` creates it empty
+    (macros/bronze_tables.sql)."""
+    folder = input_dir / node["identifier"]
+    written_by = {**node.get("meta", {}), **node.get("config", {}).get("meta", {})}.get("written_by")
+    if not folder.exists() and written_by == "lakehouse stream":
+        return spark.createDataFrame([], bronze_table(node["identifier"]).schema())
+    return spark.read.parquet(str(folder))
+
+
 def register(spark: SparkSession, manifest: dict, input_dir: Path) -> str:
     """A temporary view per node upstream of flight_features; the name of flight_features' view."""
     final_id = next(node_id for node_id in manifest["nodes"] if node_id.endswith(f".{FINAL_MODEL}"))
@@ -81,7 +94,7 @@ def register(spark: SparkSession, manifest: dict, input_dir: Path) -> str:
         node = manifest["nodes"].get(node_id) or manifest["sources"][node_id]
         relation, name = node["relation_name"], view_name(node["relation_name"])
         if node["resource_type"] == "source":
-            spark.read.parquet(str(input_dir / node["identifier"])).createOrReplaceTempView(name)
+            source(spark, node, input_dir).createOrReplaceTempView(name)
         elif node["resource_type"] == "seed":
             # 'NA' as null: staging turns the seeds' NA strings into nulls, and numeric NA loads as null.
             seed_file = PROJECT_ROOT / node["original_file_path"]
