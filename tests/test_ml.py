@@ -18,7 +18,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from lakehouse import summary
 from lakehouse.errors import LakehouseError, ModelMissingError
-from lakehouse.ml import model_store
+from lakehouse.ml import model_card, model_store
 from lakehouse.ml.features import Split, in_fixed_layout, in_period, model_input, read_features, split_rows
 from lakehouse.ml.tracking import EXPERIMENT, use_project_store
 from lakehouse.project import column_meta, feature_roles, model_relation
@@ -64,6 +64,15 @@ def test_training_evaluates_the_model_against_its_baselines(trained):
         "feature_importances.png",
     }
 
+    deciles = trained["calibration_by_decile"]
+    assert len(deciles) >= 5 and all(decile["flights"] > 0 for decile in deciles)
+    assert [decile["predicted"] for decile in deciles] == sorted(decile["predicted"] for decile in deciles)
+    card = (version_dir / model_card.CARD_FILE).read_text()
+    assert card.startswith(f"# Model card: flight delay, {trained['model_version']}\n")
+    assert f"| {chosen} | {metrics[chosen]['roc_auc']:.4f} |" in card
+    assert f"| {len(deciles)} | {deciles[-1]['flights']:,} | {deciles[-1]['predicted']:.3f} |" in card
+    assert f"python ml/train.py --as-of-version {trained['features_delta_version']} " in card
+
 
 def test_the_run_is_tracked_in_mlflow_with_the_spark_model(trained):
     experiment_id = use_project_store()
@@ -74,7 +83,7 @@ def test_the_run_is_tracked_in_mlflow_with_the_spark_model(trained):
     assert run.data.metrics["test_roc_auc"] == pytest.approx(trained["test_metrics"][chosen]["roc_auc"])
     assert run.data.params["estimator"] == trained["estimator"]
     artifacts = {artifact.path for artifact in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
-    assert {"plots", "metadata.json"} <= artifacts
+    assert {"plots", "metadata.json", model_card.CARD_FILE} <= artifacts
     assert mlflow.get_experiment(experiment_id).name == EXPERIMENT
     assert mlflow.spark.load_model(f"runs:/{run.info.run_id}/model") is not None
 

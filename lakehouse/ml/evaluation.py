@@ -79,3 +79,23 @@ def format_table(rows: dict[str, dict[str, float]], threshold: float) -> str:
         lines.append(f"{name:<28}" + "".join(f"{values[column]:>10.4f}" for column in columns))
     lines.append(f"(precision and recall at p >= {threshold:.2f}, the best-F1 threshold on the validation period)")
     return "\n".join(lines)
+
+
+def calibration_by_decile(scored: DataFrame) -> list[dict[str, float]]:
+    """The scored rows in up to ten groups of about equal count by probability (MLlib's QuantileDiscretizer;
+    tied probabilities stay in one group), each with its flights, mean predicted probability and observed delay
+    rate: what a planner reading "40%" needs to trust it."""
+    from pyspark.ml.feature import QuantileDiscretizer
+
+    buckets = QuantileDiscretizer(numBuckets=10, inputCol=P_DELAYED, outputCol="decile", relativeError=0.0001)
+    grouped = (
+        buckets.fit(scored)
+        .transform(scored)
+        .groupBy("decile")
+        .agg(F.count("*").alias("flights"), F.avg(P_DELAYED).alias("predicted"), F.avg("label").alias("observed"))
+        .orderBy("decile")
+    )
+    return [
+        {"flights": row["flights"], "predicted": row["predicted"], "observed": row["observed"]}
+        for row in grouped.collect()
+    ]

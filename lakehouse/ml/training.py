@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse.errors import LakehouseError
-from lakehouse.ml import evaluation, model_store, plots
+from lakehouse.ml import evaluation, model_card, model_store, plots
 from lakehouse.ml.features import (
     Split,
     features_table,
@@ -252,9 +252,13 @@ def save(
         "git_commit": git_commit(),
         "versions": {"spark": spark.version, "delta-spark": package_version("delta-spark")},
     }
+    metadata["calibration_by_decile"] = evaluation.calibration_by_decile(
+        scored_test[model_store.model_label(tuned.estimator)]
+    )
     metadata["online"] = online_export(model, metadata, version_dir)
+    card = model_card.write(metadata, version_dir)
     model_store.save(model, metadata, version_dir)
-    run_id = track(model, metadata, plot_paths)
+    run_id = track(model, metadata, plot_paths, card)
     print(f"model {version_dir.name} saved to {version_dir} (plots in {plots_dir})")
     print(f"MLflow run {run_id}: mlflow ui --backend-store-uri {tracking_uri()}")
     return metadata
@@ -275,7 +279,8 @@ def git_commit() -> str | None:
     return result.stdout.strip() or None
 
 
-def track(model: PipelineModel, metadata: dict, plot_paths: list[Path]) -> str:
+def track(model: PipelineModel, metadata: dict, plot_paths: list[Path], card: Path) -> str:
+    """The MLflow run: parameters, test metrics, the plots (under plots/), the model card and the Spark model."""
     import mlflow
     import mlflow.spark
 
@@ -299,6 +304,7 @@ def track(model: PipelineModel, metadata: dict, plot_paths: list[Path]) -> str:
             mlflow.log_metrics({f"{prefix}_{metric}": value for metric, value in values.items()})
         for path in plot_paths:
             mlflow.log_artifact(str(path), artifact_path="plots")
+        mlflow.log_artifact(str(card))
         mlflow.log_dict(metadata, "metadata.json")
         mlflow.spark.log_model(
             model,
