@@ -24,7 +24,7 @@ def test_spark_sql_computes_flight_features_from_the_export_row_for_row(spark, b
     assert not (exported / "flight_events").exists()
 
     manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
-    computed = spark.table(register(spark, manifest, exported))
+    computed = spark.table(register(spark, manifest, exported)).localCheckpoint()  # its whole plan run once
     stored = spark.table(features_table())
     assert set(computed.columns) == set(stored.columns)
     stored = stored.select(*computed.columns)
