@@ -25,6 +25,7 @@ from pyspark.sql.types import StructField, StructType, _parse_datatype_string
 
 from lakehouse.ingest.bronze_tables import bronze_table
 from lakehouse.paths import PROJECT_ROOT
+from lakehouse.project import node_meta
 from lakehouse.spark import spark_conf
 
 FINAL_MODEL = "flight_features"
@@ -80,8 +81,7 @@ def source(spark: SparkSession, node: dict, input_dir: Path) -> DataFrame:
     columns the yml declares: what the dbt path reads, where `dbt build` creates it empty
     (macros/bronze_tables.sql)."""
     folder = input_dir / node["identifier"]
-    written_by = {**node.get("meta", {}), **node.get("config", {}).get("meta", {})}.get("written_by")
-    if not folder.exists() and written_by == "lakehouse stream":
+    if not folder.exists() and node_meta(node).get("written_by") == "lakehouse stream":
         return spark.createDataFrame([], bronze_table(node["identifier"]).schema())
     return spark.read.parquet(str(folder))
 

@@ -124,12 +124,14 @@ def model_columns(model: str) -> dict[str, dict]:
     return _node(manifest(), "model", model)["columns"]
 
 
+def node_meta(entry: dict) -> dict:
+    """A manifest node's or column's meta: the yml may put it at the top level or under config."""
+    return {**entry.get("meta", {}), **entry.get("config", {}).get("meta", {})}
+
+
 def column_meta(model: str) -> dict[str, dict]:
-    """Each documented column's meta (top-level or under config), in yml order."""
-    return {
-        name: {**column.get("meta", {}), **column.get("config", {}).get("meta", {})}
-        for name, column in model_columns(model).items()
-    }
+    """Each documented column's meta, in yml order."""
+    return {name: node_meta(column) for name, column in model_columns(model).items()}
 
 
 def columns_from(model: str, *origins: str) -> list[str]:

@@ -26,7 +26,7 @@ from pyspark.sql.types import (
 )
 
 from lakehouse.errors import LakehouseError
-from lakehouse.project import manifest, project_var
+from lakehouse.project import manifest, node_meta, project_var
 
 SOURCE = "nycflights"
 # What the CSV loader and the feed carry, and the table each kind's events land in.
@@ -121,21 +121,21 @@ def _source_node(name: str) -> dict:
 def bronze_table(name: str, raw_schema: str | None = None) -> BronzeTable:
     """A bronze table of `raw_schema` (default: dbt's raw schema, var raw_schema) as the yml declares it."""
     node = _source_node(name)
-    meta = {**node.get("meta", {}), **node.get("config", {}).get("meta", {})}
+    table_meta = node_meta(node)
     columns = {column: spec["data_type"] for column, spec in node["columns"].items()}
     possible = {column: _column_meta(spec) for column, spec in node["columns"].items() if _column_meta(spec)}
-    if "payload_of" in meta:
-        payload = bronze_table(meta["payload_of"])
+    if "payload_of" in table_meta:
+        payload = bronze_table(table_meta["payload_of"])
         columns = {**{column: payload.columns[column] for column in payload.data_columns}, **columns}
         possible = {**payload.possible, **possible}
     schema = raw_schema or project_var("raw_schema")
-    return BronzeTable(name, f"{schema}.{name}", columns, tuple(meta.get("partitioned_by", ())), possible)
+    return BronzeTable(name, f"{schema}.{name}", columns, tuple(table_meta.get("partitioned_by", ())), possible)
 
 
 def _column_meta(spec: dict) -> dict:
     """What a column's meta says a possible value is, when it says it."""
-    meta = {**spec.get("meta", {}), **spec.get("config", {}).get("meta", {})}
-    return {key: meta[key] for key in ("valid_range", "clock_hhmm") if key in meta}
+    column = node_meta(spec)
+    return {key: column[key] for key in ("valid_range", "clock_hhmm") if key in column}
 
 
 def csv_schema(kind: str) -> StructType:
