@@ -38,9 +38,9 @@ from lakehouse.project import project_var
 # The columns that differ between two clean runs on the same input (a load's id and time, in bronze and as staging
 # renames them), left out of checksums.
 RUN_STAMPS = ("_batch_id", "_loaded_at", "_landed_at", "batch_id", "loaded_at")
-# Tables that record runs, so grow with each: the load log and dbt's test passes (reuse_test_passes.sql). They
-# must stay readable, with at least the rows of the clean run.
-RUN_RECORDS = (f"{project_var('raw_schema')}.{LOADS_TABLE}", "lakehouse_state.test_passes")
+# Tables that record runs, so grow with each: the load log. It must stay readable, with at least the rows of the
+# clean run.
+RUN_RECORDS = (f"{project_var('raw_schema')}.{LOADS_TABLE}",)
 TIMEOUT_SECONDS = 1800
 
 

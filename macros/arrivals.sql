@@ -1,47 +1,74 @@
 {#-
     Incremental models that take what arrived since their last build, by a load-time column that only grows
-    (bronze `_loaded_at`, staging `loaded_at`): each arrival input is read through `arrived_since_last_build`.
+    (bronze `_loaded_at`, staging `loaded_at`): each arrival input is read through `arrived_since_last_build`,
+    and the model is dbt-spark's own `incremental` materialization (merge on its key) with two hooks:
+
+        pre_hook="{{ delete_rows_when_rebuilding_whole() }}", post_hook="{{ record_arrivals() }}"
 
     After a build, the model's table keeps, per arrival input, the input's Delta version and the newest load time
-    it had when the build began (table property lakehouse.arrivals, written with the build fingerprint by
-    macros/materializations/reuse_unchanged.sql). The next build reads the rows loaded after that time. Version
-    first, time second, both before the build reads: a row that lands meanwhile is read again next time, which
-    a merge on the model's key absorbs, and never skipped. `lakehouse stream` is the only writer of its tables
-    and stamps each micro-batch later than the one before, so a row committed later is never stamped earlier.
+    it had when the build began (table property lakehouse.arrivals, written by the post-hook). The next build
+    reads the rows loaded after that time. Version first, time second, both taken when the model compiles,
+    before it reads: a row that lands meanwhile is read again next time, which the merge on the model's key
+    absorbs, and never skipped. Each bronze table has one writer, which stamps each commit later than the one
+    before (`lakehouse stream` each micro-batch, `lakehouse ingest` each load), so a row committed later is
+    never stamped earlier.
 
     An input that changed otherwise than by adding rows since that version (a CSV load replacing a file's rows,
-    a staging table rebuilt whole) makes the model rebuild whole: `should_full_refresh` below says so, the same
-    at compile time (is_incremental) and in the materialization.
+    a staging table whose rows were deleted) means that the model's rows can no longer be trusted: the build
+    then reads every row of every input, and its pre-hook deletes the model's rows first, in the same build. A
+    build killed between the two is repeated whole by the next one, since the arrivals are recorded last.
 -#}
 {% macro arrived_since_last_build(relation, column) -%}
-    {%- set marker = '/*arrived:' ~ relation ~ ':' ~ column ~ '*/' -%}
-    {%- set recorded = none -%}
-    {%- if execute and model.resource_type != 'unit_test' and is_incremental() -%}
-        {%- set recorded = recorded_arrivals(this).get(relation | string) -%}
-    {%- endif -%}
-    {%- if recorded is none -%}
-        {{ marker }}true/*arrived*/
+    {%- if not execute or model.resource_type == 'unit_test' -%}
+        true
     {%- else -%}
-        {{ marker }}{{ column }} > timestamp_micros({{ recorded['through'] }})/*arrived*/
+        {%- do take_arrivals(relation, column) -%}
+        {%- set incremental = is_incremental() and not rebuilds_whole() -%}
+        {%- set recorded = recorded_arrivals(this).get(relation | string) if incremental else none -%}
+        {%- if recorded is none -%}
+            true
+        {%- else -%}
+            {{ column }} > timestamp_micros({{ recorded['through'] }})
+        {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 
 
-{#- The arrival inputs of the compiled model: (relation, column) of each `arrived_since_last_build`. -#}
-{% macro arrival_inputs(compiled_code) -%}
-    {{ return(modules.re.findall('/[*]arrived:([^:*]+):([^:*]+)[*]/', compiled_code or '')) }}
+{#- The arrivals this build of the model began with, per input: {relation: {version, through}}, for the post-hook. -#}
+{% macro arrivals_taken() -%}
+    {{ return(graph.setdefault('lakehouse_arrivals_taken', {}).setdefault(this | string, {})) }}
 {%- endmacro %}
 
 
-{#-
-    The compiled code without what moves with the table's own state: the recorded load times, and any part
-    that only an incremental build has, between /*built*/ comments; runs of whitespace count as one space. What
-    the build fingerprint hashes, so that a table is reused on the build after the one that created it.
--#}
-{% macro without_arrival_times(compiled_code) -%}
-    {%- set code = modules.re.sub('(/[*]arrived:[^*]+[*]/).*?/[*]arrived[*]/', '\\1', compiled_code or '') -%}
-    {%- set code = modules.re.sub('(?s)/[*]built[*]/.*?/[*]built[*]/', '', code) -%}
-    {{ return(modules.re.sub('\\s+', ' ', code).strip()) }}
+{#- An input's Delta version and newest load time now, before the build reads it. -#}
+{% macro take_arrivals(relation, column) -%}
+    {%- set version = newest_commit(relation)['version'] -%}
+    {%- set through = run_query('select unix_micros(max(' ~ column ~ ')) from ' ~ relation).rows[0][0] -%}
+    {%- if through is not none -%}
+        {%- do arrivals_taken().update({relation | string: {'version': version, 'through': through | int}}) -%}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- post-hook: what the build began with becomes what the next build reads after. -#}
+{% macro record_arrivals() -%}
+    {%- if arrivals_taken() -%}
+        alter table {{ this }} set tblproperties ('lakehouse.arrivals' = '{{ tojson(arrivals_taken()) }}')
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- pre-hook: an incremental build that must take every row starts from no rows. -#}
+{% macro delete_rows_when_rebuilding_whole() -%}
+    {%- if is_incremental() and rebuilds_whole() -%}
+        delete from {{ this }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The newest entry of a Delta table's history: its version, operation and parameters. -#}
+{% macro newest_commit(relation) -%}
+    {{ return(run_query('describe history ' ~ relation ~ ' limit 1').rows[0]) }}
 {%- endmacro %}
 
 
@@ -66,17 +93,22 @@
 {%- endmacro %}
 
 
-{#- Each arrival input's Delta version and newest load time now: taken before the build reads them. -#}
-{% macro current_arrivals(compiled_code) -%}
-    {%- set arrivals = {} -%}
-    {%- for relation, column in arrival_inputs(compiled_code) -%}
-        {%- set version = newest_commit(relation)['version'] -%}
-        {%- set through = run_query('select unix_micros(max(' ~ column ~ ')) from ' ~ relation).rows[0][0] -%}
-        {%- if through is not none -%}
-            {%- do arrivals.update({relation: {'version': version, 'through': through | int}}) -%}
-        {%- endif -%}
-    {%- endfor -%}
-    {{ return(arrivals) }}
+{#-
+    Whether this incremental build must take every row: an arrival input changed by more than added rows since
+    the last build. Asked by each arrival input's filter and by the pre-hook: the answer is kept for the run.
+-#}
+{% macro rebuilds_whole() -%}
+    {%- set answers = graph.setdefault('lakehouse_rebuilds_whole', {}) -%}
+    {%- if (this | string) not in answers -%}
+        {%- do answers.update({(this | string): false}) -%}
+        {%- for relation, recorded in recorded_arrivals(this).items() if not answers[this | string] -%}
+            {%- if changed_beyond_appends(relation, recorded['version']) -%}
+                {{ log(this ~ ' takes every row: ' ~ relation ~ ' changed by more than added rows', info=true) }}
+                {%- do answers.update({(this | string): true}) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(answers[this | string]) }}
 {%- endmacro %}
 
 
@@ -107,33 +139,4 @@
         {%- endif -%}
     {%- endfor -%}
     {{ return(false) }}
-{%- endmacro %}
-
-
-{#-
-    dbt's own rule (--full-refresh, or the model's full_refresh config), and for an incremental model also: an
-    arrival input changed by more than added rows since the last build.
--#}
-{% macro should_full_refresh() -%}
-    {%- set configured = config.get('full_refresh') -%}
-    {%- if configured is none -%}
-        {%- set configured = flags.FULL_REFRESH -%}
-    {%- endif -%}
-    {%- if configured or not execute or model.resource_type != 'model' -%}
-        {{ return(configured) }}
-    {%- elif config.get('materialized') != 'incremental' -%}
-        {{ return(configured) }}
-    {%- endif -%}
-    {#- Asked at compile time and again by the materialization: the answer is kept for the rest of the run. -#}
-    {%- set answers = graph.setdefault('lakehouse_rebuilds_whole', {}) -%}
-    {%- if (this | string) not in answers -%}
-        {%- do answers.update({(this | string): false}) -%}
-        {%- for relation, recorded in recorded_arrivals(this).items() if not answers[this | string] -%}
-            {%- if changed_beyond_appends(relation, recorded['version']) -%}
-                {{ log(this ~ ' rebuilds whole: ' ~ relation ~ ' changed by more than added rows', info=true) }}
-                {%- do answers.update({(this | string): true}) -%}
-            {%- endif -%}
-        {%- endfor -%}
-    {%- endif -%}
-    {{ return(answers[this | string]) }}
 {%- endmacro %}

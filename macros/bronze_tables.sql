@@ -26,8 +26,8 @@
                     {%- endif %}
                     location '{{ schema_location(node.schema) }}/{{ node.identifier }}'
                 {%- endcall -%}
-                {#- Known to this run from now on: dbt listed the relations before this hook ran, and a source's
-                    build fingerprint says `@absent` for one it does not know (materializations/reuse_unchanged). -#}
+                {#- Known to this run from now on: dbt listed the relations before this hook ran, and would
+                    otherwise take the new table for missing. -#}
                 {%- do adapter.cache_added(api.Relation.create(
                     database=node.database, schema=node.schema, identifier=node.identifier, type='table'
                 )) -%}

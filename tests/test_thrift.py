@@ -97,7 +97,7 @@ def test_concurrent_builds_of_one_table_never_corrupt_it(thrift, tmp_path):
     expected_rows = query(thrift, f"select count(*) from staging.{model}")[0][0]
     before = operations(thrift, f"staging.{model}")
     runs = [
-        # --full-refresh: both write (an unchanged model would be reused); a target folder each, as two users have
+        # --full-refresh: both replace the table whole, the strongest overlap; a target folder each, as two users have
         thrift.popen(
             DBT,
             "run",

@@ -3,7 +3,7 @@
     lakehouse profile [--copies K] [--select +flight_features] [--build] [--stages N]
 
 Runs `dbt run --select SELECTION --full-refresh --vars '{copies: K}'` (with --build: `dbt build` as it is,
-tests and all, reusing what did not change) with Spark's event log on (LAKEHOUSE_EVENT_LOG=true, read by
+tests and all, incremental models merging what arrived) with Spark's event log on (LAKEHOUSE_EVENT_LOG=true, read by
 profiles.yml), then splits each node's wall time (run_results.json) into:
 
 - query:  time while a Spark job of the model's own query ran (reading, joining, writing the table);

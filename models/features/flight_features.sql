@@ -72,13 +72,13 @@ changed_days as (
     select min(to_date(observed_at)) as changed_from_date
     from {{ ref('stg_nycflights__weather') }}
     where {{ arrived_since_last_build(ref('stg_nycflights__weather'), 'loaded_at') }}
-    {%- if is_incremental() %} /*built*/
+    {%- if is_incremental() %}
 
         -- and the days after the last one built, when `features_through_month` has moved on
         union all
 
         select date_add(max(flight_date), 1) as changed_from_date
-        from {{ this }} /*built*/
+        from {{ this }}
     {%- endif %}
 
 ),

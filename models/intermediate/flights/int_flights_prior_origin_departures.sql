@@ -11,8 +11,9 @@
     yet); a flight that left early enough to fall in its own window is taken out again. The totals restart every
     day (UTC), so the work spreads over origin-days; a departure in a day's last N hours enters the next day's
     totals as well, where later flights' windows reach back to it. One sort of about three rows per flight, and
-    the marker row is the answer: no range join, no grouping afterwards. A table: the build's costliest sort,
-    kept for a warm build to reuse.
+    the marker row is the answer: no range join, no grouping afterwards. A table, rebuilt by every build: the
+    build's costliest sort, written once for flight_features to join (not measured against a view since builds
+    stopped reusing unchanged tables).
 -#}
 {{ config(materialized='table') }}
 {%- set window_hours = var('origin_history_hours') | int -%}

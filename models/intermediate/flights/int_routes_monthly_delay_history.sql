@@ -1,7 +1,7 @@
 {#-
     For each route and month: the delay rate of the route's departed flights in all earlier months. A flight
-    takes the row of its own month, which by construction holds nothing of that month or later. A table: one
-    small row per route and month, kept for a warm build to reuse.
+    takes the row of its own month, which by construction holds nothing of that month or later. A table, rebuilt by every
+    build: one small row per route and month.
 -#}
 {{ config(materialized='table') }}
 

@@ -1,6 +1,6 @@
 {#-
     Incremental: a build merges the bronze rows loaded since the last one, from the CSV loader and the stream
-    alike (macros/arrivals.sql), and rebuilds the whole table when a CSV load replaced rows instead of adding them.
+    alike (macros/arrivals.sql), and takes every row again when a CSV load replaced rows instead of adding them.
 -#}
 {{
     config(

@@ -1,6 +1,6 @@
 {#-
     Incremental like stg_nycflights__flights: a build merges the observations loaded since the last one, from the
-    CSV loader and the stream, and rebuilds the table when a CSV load replaced rows.
+    CSV loader and the stream, and takes every row again when a CSV load replaced rows.
 -#}
 {{
     config(
