@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import DeltaJarsMissingError, LakehouseError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STATE_HOME_VARIABLE = "LAKEHOUSE_HOME"
@@ -73,6 +73,15 @@ def metastore_user_file() -> Path:
 def jar_dir() -> Path:
     """The Delta jars and their dependencies, fetched once from Maven Central (`lakehouse jars`)."""
     return state_home() / "jars"
+
+
+def delta_jar_present() -> bool:
+    return any(jar_dir().glob("io.delta_delta-spark_*.jar"))
+
+
+def ensure_delta_jars() -> None:
+    if not delta_jar_present():
+        raise DeltaJarsMissingError(f"Delta jars not found in {jar_dir()}: run `make jars` (or `lakehouse jars`)")
 
 
 def ivy_dir() -> Path:

@@ -17,11 +17,11 @@ import yaml
 from pyspark.sql import SparkSession
 
 from lakehouse.errors import LakehouseError, MetastoreLockedError
-from lakehouse.jars import ensure_delta_jars
 from lakehouse.locks import holder_of, note_holder
 from lakehouse.paths import (
     PROJECT_ROOT,
     STATE_HOME_VARIABLE,
+    ensure_delta_jars,
     metastore_dir,
     metastore_holder_file,
     metastore_user_file,
@@ -159,7 +159,7 @@ def get_spark(app_name: str = "lakehouse", target: str | None = None, metastore:
         # A failed job is this process's error: the entry boundary prints one line and keeps the trace in its log,
         # where Spark would print each failed task's stack trace too. (The servers' logs keep profiles.yml's level.)
         conf["spark.log.level"] = "OFF"
-    return _session(conf, app_name, metastore)
+    return start_session(conf, app_name, metastore)
 
 
 def start_dbt_session(target: str | None = None) -> None:
@@ -167,10 +167,11 @@ def start_dbt_session(target: str | None = None) -> None:
     with LAKEHOUSE_HOME as the user set it, possibly relative, and this is the same configuration with the state
     paths absolute. dbt-spark's builder.getOrCreate() takes over the running session and its configuration."""
     conf = spark_conf(target)
-    _session(conf, conf["spark.app.name"], metastore=True)
+    start_session(conf, conf["spark.app.name"], metastore=True)
 
 
-def _session(conf: dict[str, str], app_name: str, metastore: bool) -> SparkSession:
+def start_session(conf: dict[str, str], app_name: str, metastore: bool) -> SparkSession:
+    """A session with this configuration (spark_conf's, or one changed from it): the running one if there is one."""
     if SparkSession.getActiveSession() is None and not is_remote(conf):
         ensure_delta_jars()
         if metastore:

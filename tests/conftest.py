@@ -16,7 +16,6 @@ import pytest
 from _pytest.nodeid import NodeId
 
 from lakehouse.ingest import dataset
-from lakehouse.jars import delta_jar_present
 from lakehouse.ml.features import features_table
 from lakehouse.paths import PROJECT_ROOT, STATE_HOME_VARIABLE, jar_dir
 from lakehouse.servers.daemons import free_port
@@ -43,9 +42,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _ensure_jars() -> Path:
-    """The user's fetched jars, fetched in a child process so this one's JVM starts with Delta on its class path."""
-    if not delta_jar_present():
-        subprocess.run([sys.executable, "-m", "lakehouse.jars"], check=True)
+    """The user's fetched jars and class archive (`lakehouse jars`, a no-op when both are there), in a child process
+    so that this one's JVM starts with Delta on its class path."""
+    subprocess.run([sys.executable, "-m", "lakehouse.jars"], check=True)
     return jar_dir()
 
 

@@ -24,6 +24,21 @@ def test_the_default_build_keeps_every_file_in_the_project_s_state_folder(defaul
     assert not STRAYS & {path.name for path in default_project.root.iterdir()}
 
 
+# A Spark session as every entry point starts it, told by -Xshare:on to refuse to start without its class archive.
+WITH_CLASS_ARCHIVE_OR_NOT_AT_ALL = """
+from lakehouse.spark import spark_conf, start_session
+conf = spark_conf()
+conf["spark.driver.extraJavaOptions"] += " -Xshare:on"
+print(start_session(conf, "class-archive-check", metastore=True).sql("show schemas").count())
+"""
+
+
+def test_a_spark_jvm_starts_from_the_class_archive_that_lakehouse_jars_wrote(default_project):
+    assert (default_project.home / "jars" / "spark-classes.jsa").is_file()
+    started = default_project.run(sys.executable, "-c", WITH_CLASS_ARCHIVE_OR_NOT_AT_ALL)
+    assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+
+
 @pytest.fixture
 def read_only_folder(tmp_path):
     """A folder no one can write to: a read-only tmpfs for root (whom permissions do not stop), else mode 0o500."""

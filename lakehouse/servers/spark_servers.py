@@ -27,8 +27,7 @@ from urllib.parse import urlsplit
 from pyspark.find_spark_home import _find_spark_home
 
 from lakehouse.errors import ServerError
-from lakehouse.jars import ensure_delta_jars
-from lakehouse.paths import scratch_dir
+from lakehouse.paths import ensure_delta_jars, scratch_dir
 from lakehouse.servers.daemons import (
     CONNECT,
     MASTER,
