@@ -27,7 +27,7 @@ from pyspark.sql import SparkSession
 
 from lakehouse.errors import DeltaJarsMissingError, LakehouseError
 from lakehouse.paths import STATE_HOME_VARIABLE, delta_jar_present, ivy_dir, jar_dir, state_home
-from lakehouse.spark import spark_conf, start_session
+from lakehouse.spark import java_executable, spark_conf, start_session
 
 # delta-spark for Spark 4.2 / Scala 2.13; the newest on Maven Central is 4.4.0 (pip's delta-spark is pinned equal).
 DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
@@ -130,7 +130,7 @@ def write_class_archive() -> Path | None:
         listed.write_text("".join(line for line in loaded.open() if not line.startswith("@")))
         partial = archive.with_name(f"{archive.name}.partial")
         dumped = subprocess.run(
-            [java(), "-Xshare:dump", f"-XX:SharedClassListFile={listed}", f"-XX:SharedArchiveFile={partial}"]
+            [java_executable(), "-Xshare:dump", f"-XX:SharedClassListFile={listed}", f"-XX:SharedArchiveFile={partial}"]
             + ["-Xlog:cds=off", "-cp", class_path.read_text()],
             capture_output=True,
             text=True,
@@ -140,11 +140,6 @@ def write_class_archive() -> Path | None:
         raise LakehouseError(f"the class archive could not be written: {(dumped.stderr or dumped.stdout)[-500:]}")
     partial.replace(archive)
     return archive
-
-
-def java() -> str:
-    """The java that Spark starts: JAVA_HOME's, else the first on the PATH."""
-    return str(Path(os.environ["JAVA_HOME"]) / "bin" / "java") if "JAVA_HOME" in os.environ else "java"
 
 
 def warm_up(loaded: Path, class_path: Path) -> None:

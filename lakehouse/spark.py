@@ -8,6 +8,7 @@ import errno
 import fcntl
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -91,6 +92,14 @@ def spark_conf(target: str | None = None) -> dict[str, str]:
         conf.setdefault("spark.pyspark.python", sys.executable)
         os.environ.setdefault("PYSPARK_PYTHON", conf["spark.pyspark.python"])
     return conf
+
+
+def java_executable() -> str | None:
+    """The java Spark starts: JAVA_HOME's, else the first on the PATH; None when there is none."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and Path(java_home, "bin", "java").exists():
+        return str(Path(java_home, "bin", "java"))
+    return shutil.which("java")
 
 
 def is_remote(conf: dict[str, str]) -> bool:

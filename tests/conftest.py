@@ -16,8 +16,9 @@ import pytest
 from _pytest.nodeid import NodeId
 
 from lakehouse.ingest import dataset
+from lakehouse.jars import write_class_archive
 from lakehouse.ml.features import features_table
-from lakehouse.paths import PROJECT_ROOT, STATE_HOME_VARIABLE, jar_dir
+from lakehouse.paths import PROJECT_ROOT, STATE_HOME_VARIABLE, delta_jar_present, jar_dir
 from lakehouse.servers.daemons import free_port
 
 SLICE_MONTHS = {1, 2, 3}
@@ -42,9 +43,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _ensure_jars() -> Path:
-    """The user's fetched jars and class archive (`lakehouse jars`, a no-op when both are there), in a child process
-    so that this one's JVM starts with Delta on its class path."""
-    subprocess.run([sys.executable, "-m", "lakehouse.jars"], check=True)
+    """The user's fetched jars, fetched in a child process so this one's JVM starts with Delta on its class path,
+    and the class archive (a no-op when it is newer than every jar)."""
+    if not delta_jar_present():
+        subprocess.run([sys.executable, "-m", "lakehouse.jars"], check=True)
+    write_class_archive()
     return jar_dir()
 
 

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from lakehouse.jars import class_archive
 from lakehouse.ml.features import features_table
 from tests.conftest import venv_command
 
@@ -34,7 +35,7 @@ print(start_session(conf, "class-archive-check", metastore=True).sql("show schem
 
 
 def test_a_spark_jvm_starts_from_the_class_archive_that_lakehouse_jars_wrote(default_project):
-    assert (default_project.home / "jars" / "spark-classes.jsa").is_file()
+    assert (default_project.home / "jars" / class_archive().name).is_file()
     started = default_project.run(sys.executable, "-c", WITH_CLASS_ARCHIVE_OR_NOT_AT_ALL)
     assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
 

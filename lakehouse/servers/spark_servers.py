@@ -15,7 +15,6 @@ import argparse
 import getpass
 import json
 import os
-import shutil
 import sys
 import urllib.request
 from collections.abc import Callable
@@ -38,7 +37,7 @@ from lakehouse.servers.daemons import (
     port_answers,
     port_is_free,
 )
-from lakehouse.spark import ensure_metastore_free, spark_conf, target_output
+from lakehouse.spark import ensure_metastore_free, java_executable, spark_conf, target_output
 
 SPARK_HOME = Path(_find_spark_home())
 START_TIMEOUT_SECONDS = 240
@@ -90,8 +89,7 @@ def worker_webui_endpoint() -> Endpoint:
 
 
 def _ensure_java() -> None:
-    java_home = os.environ.get("JAVA_HOME")
-    if not (java_home and Path(java_home, "bin", "java").exists()) and shutil.which("java") is None:
+    if java_executable() is None:
         raise ServerError("Java not found: install a Java 17 runtime (e.g. apt-get install openjdk-17-jre-headless)")
 
 
