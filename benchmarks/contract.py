@@ -16,6 +16,7 @@ from lakehouse.project import FEATURES_MODEL, columns_from, feature_roles, model
 SOURCE_TIMEZONE = project_var("source_timezone")
 DELAY_THRESHOLD_MINUTES = int(project_var("delay_threshold_minutes"))
 ORIGIN_HISTORY_HOURS = int(project_var("origin_history_hours"))
+PREDICTION_LEAD_MINUTES = int(project_var("prediction_lead_minutes"))
 
 # flight_features' columns that staging, the weather join and the origin window produce, in the model's order.
 COLUMNS = columns_from(FEATURES_MODEL, "staging", "weather", "origin_history")

@@ -44,6 +44,7 @@ MEMORY_PER_WORKER = int(psutil.virtual_memory().total * 0.4)
 OUTPUT_TYPES = {
     "flight_date": pd.ArrowDtype(pa.date32()),
     "scheduled_departure_at": pd.ArrowDtype(pa.timestamp("s", "UTC")),
+    "features_as_of_at": pd.ArrowDtype(pa.timestamp("s", "UTC")),
 }
 
 

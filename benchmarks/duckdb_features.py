@@ -31,6 +31,7 @@ from benchmarks.contract import (
     COLUMNS,
     DELAY_THRESHOLD_MINUTES,
     ORIGIN_HISTORY_HOURS,
+    PREDICTION_LEAD_MINUTES,
     SOURCE_TIMEZONE,
     parse_args,
 )
@@ -118,7 +119,8 @@ flights as (
         ) as flight_id,
         *,
         departure_hhmm is null as is_cancelled,
-        scheduled_departure_at + to_minutes(departure_delay_minutes) as actual_departure_at
+        scheduled_departure_at + to_minutes(departure_delay_minutes) as actual_departure_at,
+        scheduled_departure_at - to_minutes({lead_minutes}) as features_as_of_at
 
     from flights_renamed
     qualify row_number() over (partition by flight_id order by loaded_at desc, batch_id asc) = 1
@@ -175,8 +177,8 @@ window_totals as (
         coalesce(before_end.delayed_count, 0) - coalesce(before_start.delayed_count, 0) as delayed_count,
         -- A flight that left early lies in its own window: take it back out.
         coalesce(
-            flights.actual_departure_at >= flights.scheduled_departure_at - interval {history_hours} hour
-            and flights.actual_departure_at < flights.scheduled_departure_at,
+            flights.actual_departure_at >= flights.features_as_of_at - interval {history_hours} hour
+            and flights.actual_departure_at < flights.features_as_of_at,
             false
         ) as is_in_own_window,
         flights.departure_delay_minutes
@@ -184,10 +186,10 @@ window_totals as (
     from flights
     asof left join departures as before_end
         on flights.origin_airport_code = before_end.origin_airport_code
-        and flights.scheduled_departure_at > before_end.actual_departure_at
+        and flights.features_as_of_at > before_end.actual_departure_at
     asof left join departures as before_start
         on flights.origin_airport_code = before_start.origin_airport_code
-        and flights.scheduled_departure_at - interval {history_hours} hour > before_start.actual_departure_at
+        and flights.features_as_of_at - interval {history_hours} hour > before_start.actual_departure_at
 
 ),
 
@@ -232,12 +234,13 @@ final as (
             as origin_prior_delayed_share,
         flights.departure_delay_minutes > {threshold} as is_delayed,
         flights.flight_date,
-        flights.scheduled_departure_at
+        flights.scheduled_departure_at,
+        flights.features_as_of_at
 
     from flights
     left join weather
         on flights.origin_airport_code = weather.airport_code
-        and hour_start(flights.scheduled_departure_at) = weather.observed_at
+        and hour_start(flights.features_as_of_at) = weather.observed_at
     left join origin_history
         on flights.flight_id = origin_history.flight_id
     where not flights.is_cancelled
@@ -259,6 +262,7 @@ def main() -> None:
     query = QUERY.format(
         input_dir=args.input_dir,
         history_hours=ORIGIN_HISTORY_HOURS,
+        lead_minutes=PREDICTION_LEAD_MINUTES,
         threshold=DELAY_THRESHOLD_MINUTES,
         columns=", ".join(COLUMNS),
     )

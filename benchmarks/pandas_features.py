@@ -33,6 +33,7 @@ from benchmarks.contract import (
     COLUMNS,
     DELAY_THRESHOLD_MINUTES,
     ORIGIN_HISTORY_HOURS,
+    PREDICTION_LEAD_MINUTES,
     SOURCE_TIMEZONE,
     WEATHER_COLUMNS,
     parse_args,
@@ -204,20 +205,26 @@ def stage_weather(source: pd.DataFrame) -> pd.DataFrame:
 
 
 def join_weather(flights: pd.DataFrame, weather: pd.DataFrame) -> pd.DataFrame:
-    """int_flights_joined_weather: the origin's observation in the hour of the scheduled departure (New York's
-    offsets are whole hours, so the hour truncated in UTC is the hour truncated on New York clocks)."""
-    hour = flights["scheduled_departure_at"].dt.floor("h").rename("observed_at")
-    return flights.join(hour).merge(
-        weather,
-        how="left",
-        left_on=["origin_airport_code", "observed_at"],
-        right_on=["airport_code", "observed_at"],
+    """int_flights_joined_weather: the instant the features are taken at (the scheduled departure less the lead)
+    and the origin's observation in its hour (New York's offsets are whole hours, so the hour truncated in UTC is
+    the hour truncated on New York clocks)."""
+    as_of = flights["scheduled_departure_at"] - np.timedelta64(PREDICTION_LEAD_MINUTES * 60, "s")
+    hour = as_of.dt.floor("h").rename("observed_at")
+    return (
+        flights.assign(features_as_of_at=as_of)
+        .join(hour)
+        .merge(
+            weather,
+            how="left",
+            left_on=["origin_airport_code", "observed_at"],
+            right_on=["airport_code", "observed_at"],
+        )
     )
 
 
 def origin_history(flights: pd.DataFrame) -> pd.DataFrame:
     """int_flights_prior_origin_departures: per flight, the departures from its origin that actually left in the
-    window [scheduled - 2 h, scheduled), itself excluded: count, mean delay, share delayed."""
+    window [as of - 2 h, as of), itself excluded: count, mean delay, share delayed."""
     window = np.timedelta64(ORIGIN_HISTORY_HOURS * 3600, "s")
     count = np.zeros(len(flights), dtype="int64")
     delay_total = np.zeros(len(flights), dtype="int64")
@@ -230,16 +237,16 @@ def origin_history(flights: pd.DataFrame) -> pd.DataFrame:
         delay_sums = np.concatenate([[0], np.cumsum(delays)])
         delayed_sums = np.concatenate([[0], np.cumsum(delays > DELAY_THRESHOLD_MINUTES)])
 
-        scheduled = group["scheduled_departure_at"].to_numpy("datetime64[s]")
-        has_schedule = ~np.isnat(scheduled)
-        first = np.searchsorted(left_at, scheduled - window, side="left")
-        last = np.searchsorted(left_at, scheduled, side="left")  # departures strictly before the scheduled time
+        as_of = group["features_as_of_at"].to_numpy("datetime64[s]")
+        has_schedule = ~np.isnat(as_of)
+        first = np.searchsorted(left_at, as_of - window, side="left")
+        last = np.searchsorted(left_at, as_of, side="left")  # departures strictly before the as-of time
         first, last = np.where(has_schedule, first, 0), np.where(has_schedule, last, 0)
 
         # A flight that left early lies in its own window: take it back out.
         own_left_at = group["actual_departure_at"].to_numpy("datetime64[s]")
         own_delay = group["departure_delay_minutes"].fillna(0).to_numpy("int64")
-        is_own = has_schedule & ~np.isnat(own_left_at) & (own_left_at >= scheduled - window) & (own_left_at < scheduled)
+        is_own = has_schedule & ~np.isnat(own_left_at) & (own_left_at >= as_of - window) & (own_left_at < as_of)
 
         count[rows] = last - first - is_own
         delay_total[rows] = delay_sums[last] - delay_sums[first] - np.where(is_own, own_delay, 0)
@@ -282,8 +289,9 @@ def write_parquet(frame: pd.DataFrame, path) -> None:
     table = table.set_column(
         table.schema.get_field_index("flight_date"), "flight_date", table["flight_date"].cast(pa.date32())
     )
-    instants = table["scheduled_departure_at"].cast(pa.timestamp("s", tz="UTC"))
-    table = table.set_column(table.schema.get_field_index("scheduled_departure_at"), "scheduled_departure_at", instants)
+    for column in ("scheduled_departure_at", "features_as_of_at"):
+        instants = table[column].cast(pa.timestamp("s", tz="UTC"))
+        table = table.set_column(table.schema.get_field_index(column), column, instants)
     pq.write_table(table, path)
 
 

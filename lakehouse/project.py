@@ -23,7 +23,9 @@ from lakehouse.paths import PROJECT_ROOT, manifest_cache_dir
 # The model ml/ learns from and the benchmark checks against.
 FEATURES_MODEL = "flight_features"
 # What a flight_features column can be to the model (its meta `role` in the yml).
-ROLES = ("key", "label", "split_time", "categorical", "numeric", "unused")
+ROLES = ("key", "label", "split_time", "scheduled_time", "as_of", "categorical", "numeric", "unused")
+# The roles exactly one column has.
+SINGLE_ROLES = ("key", "label", "split_time", "scheduled_time", "as_of")
 # The folders and files that a parse reads (dbt_project.yml's paths) besides dbt_project.yml itself.
 PARSED_PATHS = ("model-paths", "seed-paths", "macro-paths", "test-paths")
 
@@ -150,6 +152,8 @@ class FeatureRoles:
     key: str
     label: str
     split_time: str
+    scheduled_time: str  # the flight's scheduled departure
+    as_of: str  # the instant its features were taken at: scheduled_time less the prediction lead
     categorical: list[str]
     numeric: list[str]
     zero_when_null: list[str]  # numerics whose null means "none yet" (0), not "unknown" (the median)
@@ -190,15 +194,13 @@ def feature_roles() -> FeatureRoles:
             zero_when_null.append(name)
         if meta["role"] == "unused" and meta.get("tried_as") == "numeric":
             tried.append(name)
-    for role in ("key", "label", "split_time"):
+    for role in SINGLE_ROLES:
         if len(by_role[role]) != 1:
             raise LakehouseError(
                 f"{FEATURES_MODEL} needs exactly one column with meta role {role}, not {by_role[role]}"
             )
     return FeatureRoles(
-        key=by_role["key"][0],
-        label=by_role["label"][0],
-        split_time=by_role["split_time"][0],
+        **{role: by_role[role][0] for role in SINGLE_ROLES},
         categorical=by_role["categorical"],
         numeric=by_role["numeric"],
         zero_when_null=zero_when_null,

@@ -96,6 +96,20 @@ def last_flight_date(features: DataFrame) -> date:
     return features.agg(F.max(feature_roles().split_time)).first()[0]
 
 
+def prediction_lead_minutes(features: DataFrame, table: str) -> int:
+    """How long before the scheduled departure the table's features were taken: one lead for every row, since
+    flight_features rebuilds any day built at another (dbt_project.yml's `prediction_lead_minutes`)."""
+    roles = feature_roles()
+    lead = (F.unix_seconds(roles.scheduled_time) - F.unix_seconds(roles.as_of)) / 60
+    leads = sorted(row[0] for row in features.select(lead.cast("int")).distinct().limit(3).collect())
+    if len(leads) != 1:
+        raise LakehouseError(
+            f"{table} holds features taken at leads of {leads} minutes, not one: rebuild it with"
+            f" `dbt build --full-refresh --select {FEATURES_MODEL}`"
+        )
+    return leads[0]
+
+
 def in_period(rows: DataFrame, start: date | None, end: date) -> DataFrame:
     """The rows of model_input() whose flight date lies in [start, end)."""
     within = F.col(SPLIT_DATE) < F.lit(end)

@@ -31,6 +31,9 @@ def render(metadata: dict) -> str:
         f"- Trained on flights before {split['validation_from']}, tuned (the estimator, its grid and the "
         f"threshold {metadata['threshold']:.2f}) on {split['validation_from']} to {split['test_from']}, tested "
         f"once on {split['test_from']} to {split['end']} (by `{roles['split_time']}`).",
+        f"- Features taken {metadata['prediction_lead_minutes']} minutes before each flight's scheduled departure "
+        f"(`{roles['as_of']}`): every history feature counts only what had happened by then, so the model can "
+        "answer that long before the flight leaves.",
         "",
         "## Features",
         f"- categorical: {', '.join(roles['categorical'])}",
@@ -60,8 +63,8 @@ def render(metadata: dict) -> str:
         f"predicted probability and its observed delay rate is {largest_gap:.3f}. The test period's delay rate "
         f"is {tested['base_rate']:.3f}; delay rates move with the season, so a calibrator fitted on one month "
         "can miss another's.",
-        "- The history features count what was known when the flight left, not an hour before: the model answers "
-        "for departed flights, not yet for one at the gate.",
+        "- flight_features holds departed flights only, so batch scoring answers for flights that have left; a "
+        "flight still at the gate has no features there yet.",
         "",
         "## Reproduce",
         "```sh",

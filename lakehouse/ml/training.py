@@ -24,6 +24,7 @@ from lakehouse.ml.features import (
     last_flight_date,
     model_input,
     month_start,
+    prediction_lead_minutes,
     read_features,
     split_rows,
 )
@@ -50,6 +51,7 @@ class TrainingData:
     copies: int | None
     version: int
     split: Split
+    prediction_lead_minutes: int
     train: DataFrame
     validation: DataFrame
     test: DataFrame
@@ -64,7 +66,8 @@ class TrainingData:
         counts = ", ".join(
             f"{name} {rows.count():,} flights ({self.split.describe(name)})" for name, rows in parts.items()
         )
-        return f"{self.table} version {self.version}: {counts}"
+        lead = f"features taken {self.prediction_lead_minutes} minutes before the scheduled departure"
+        return f"{self.table} version {self.version} ({lead}): {counts}"
 
 
 def training_data(
@@ -88,7 +91,8 @@ def split_data(
     rows = in_fixed_layout(model_input(features, roles)).cache()
     parts = split_rows(rows, split)
     check_split(parts, split, table)
-    return TrainingData(table, copies, version, split, parts["train"], parts["validation"], parts["test"])
+    lead = prediction_lead_minutes(features, table)
+    return TrainingData(table, copies, version, split, lead, parts["train"], parts["validation"], parts["test"])
 
 
 def chosen_split(features: DataFrame, validation_from: date | None, test_from: date | None) -> Split:
@@ -244,6 +248,7 @@ def save(
         # What the dbt project said when the model was trained: the features model's SQL and the project's vars.
         "dbt": {"flight_features_checksum": model_checksum(FEATURES_MODEL, data.copies), "vars": project_vars()},
         "split": data.split.as_metadata(),
+        "prediction_lead_minutes": data.prediction_lead_minutes,
         "estimator": tuned.estimator,
         "params": tuned.params,
         "validation_roc_auc": tuned.validation_roc_auc,

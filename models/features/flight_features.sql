@@ -1,6 +1,7 @@
 {#-
-    One row per flight that departed: what was known before its scheduled departure, and whether it left
-    more than `delay_threshold_minutes` late. Incremental by what arrived: every feature looks back in time
+    One row per flight that departed: what was known `prediction_lead_minutes` before its scheduled departure
+    (at `features_as_of_at`, macros/features_as_of.sql), and whether it left more than `delay_threshold_minutes`
+    late. Incremental by what arrived: every feature looks back in time
     (or, the scheduled congestion, across its own day), so the flights or weather staged since the last build
     (macros/arrivals.sql) can change the features of their own day and of later days only. A build recomputes
     the flights from the earliest such day on, and the days after the last one built (up to
@@ -79,6 +80,13 @@ changed_days as (
 
         select date_add(max(flight_date), 1) as changed_from_date
         from {{ this }}
+
+        -- and every day built at another prediction lead
+        union all
+
+        select min(flight_date) as changed_from_date
+        from {{ this }}
+        where features_as_of_at != {{ features_as_of('scheduled_departure_at') }}
     {%- endif %}
 
 ),
@@ -140,14 +148,15 @@ final as (
         calendar.days_to_nearest_holiday,
         {{ is_delayed('departed.departure_delay_minutes') }} as is_delayed,
         departed.flight_date,
-        departed.scheduled_departure_at
+        departed.scheduled_departure_at,
+        departed.features_as_of_at
 
     from departed
     left join origin_history
         on departed.flight_id = origin_history.flight_id
     left join route_history
         on departed.route_code = route_history.route_code
-        and trunc(departed.flight_date, 'MM') = route_history.month_start_date
+        and trunc(to_date(departed.features_as_of_at), 'MM') = route_history.month_start_date
     left join aircraft_history
         on departed.flight_id = aircraft_history.flight_id
     left join schedule
@@ -155,7 +164,7 @@ final as (
     left join carrier_history
         on departed.carrier_code = carrier_history.carrier_code
         and departed.origin_airport_code = carrier_history.origin_airport_code
-        and departed.flight_date = carrier_history.flight_date
+        and to_date(departed.features_as_of_at) = carrier_history.as_of_date
     left join calendar
         on departed.flight_date = calendar.flight_date
 

@@ -1,12 +1,17 @@
 {#-
-    Each flight with the weather observed at its origin in the hour of its scheduled departure, and its trend.
+    Each flight with the weather observed at its origin in the hour its features are taken at (its scheduled
+    departure less the prediction lead, macros/features_as_of.sql), and its trend.
 -#}
 
 with
 
 flights as (
 
-    select * from {{ ref('stg_nycflights__flights') }}
+    select
+        *,
+        {{ features_as_of('scheduled_departure_at') }} as features_as_of_at
+
+    from {{ ref('stg_nycflights__flights') }}
 
 ),
 
@@ -37,7 +42,7 @@ joined as (
     from flights
     left join weather
         on flights.origin_airport_code = weather.airport_code
-        and date_trunc('hour', flights.scheduled_departure_at) = weather.observed_at
+        and date_trunc('hour', flights.features_as_of_at) = weather.observed_at
 
 )
 

@@ -1,11 +1,12 @@
 {#-
-    For each flight: how many flights left its origin in the hours before its scheduled departure, and how
-    late they left. Only flights that had actually departed before that moment count, so a flight never sees
-    its own delay, a later flight's, or that of an earlier flight still waiting on the ground.
+    For each flight: how many flights left its origin in the hours before its features are taken (its scheduled
+    departure less the prediction lead, macros/features_as_of.sql), and how late they left. Only flights that had
+    actually departed before that moment count, so a flight never sees its own delay, a later flight's, or that
+    of an earlier flight still waiting on the ground.
 
-    The window [scheduled - N hours, scheduled) is read off running totals rather than joined row by row: per
+    The window [as of - N hours, as of) is read off running totals rather than joined row by row: per
     origin, in order of time, each departure enters the totals (count, delay, delayed count) when it leaves the
-    gate and leaves them again N hours later, and each flight drops one marker at its scheduled departure. The
+    gate and leaves them again N hours later, and each flight drops one marker at its as-of time. The
     totals at a flight's marker are then exactly the departures inside its window (a marker sorts before an
     event at the same instant, so a departure exactly N hours earlier is still in, one at the same instant not
     yet); a flight that left early enough to fall in its own window is taken out again. The totals restart every
@@ -100,12 +101,23 @@ departure_events as (
 
 ),
 
+as_of as (
+
+    select
+        *,
+        {{ features_as_of('scheduled_departure_at') }} as features_as_of_at
+
+    from flights
+    where scheduled_departure_at is not null
+
+),
+
 markers as (
 
     select
         origin_airport_code,
-        floor(unix_micros(scheduled_departure_at) / {{ day_micros }}) as day_number,
-        unix_micros(scheduled_departure_at) as event_at_micros,
+        floor(unix_micros(features_as_of_at) / {{ day_micros }}) as day_number,
+        unix_micros(features_as_of_at) as event_at_micros,
         0 as event_rank,
         flight_id,
         0 as departed_count,
@@ -113,15 +125,14 @@ markers as (
         0 as delayed_count,
         -- the flight itself, when it left early enough to be inside its own window
         coalesce(
-            actual_departure_at >= scheduled_departure_at - make_dt_interval(0, {{ window_hours }}, 0, 0)
-            and actual_departure_at < scheduled_departure_at,
+            actual_departure_at >= features_as_of_at - make_dt_interval(0, {{ window_hours }}, 0, 0)
+            and actual_departure_at < features_as_of_at,
             false
         ) as is_own_departure,
         departure_delay_minutes as own_delay_minutes,
         cast({{ is_delayed('departure_delay_minutes') }} as int) as own_delayed_count
 
-    from flights
-    where scheduled_departure_at is not null
+    from as_of
 
 ),
 
