@@ -121,7 +121,7 @@ def test_every_declared_column_of_staging_features_and_monitoring_is_described(m
     # flight_features' contract makes its yml list every column: the test on the built slice below checks the
     # staging models' real columns too.
     assert manifest["nodes"][FLIGHT_FEATURES]["contract"]["enforced"]
-    assert len(manifest["nodes"][FLIGHT_FEATURES]["columns"]) == 41
+    assert len(manifest["nodes"][FLIGHT_FEATURES]["columns"]) == 42
 
 
 def test_shared_definitions_are_written_once_and_used_wherever_their_column_appears(manifest):

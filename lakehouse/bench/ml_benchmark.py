@@ -80,7 +80,8 @@ def export(directory: Path, validation_from: date | None, test_from: date | None
     roles = feature_roles()
     features, version = read_features(get_spark("bench-ml-export"))
     split = chosen_split(features, validation_from, test_from)
-    columns = [roles.key, roles.split_time, *roles.categorical, *roles.numeric, *roles.tried, roles.label]
+    columns = [roles.key, roles.split_time, roles.scheduled_time, roles.as_of, *roles.categorical, *roles.numeric]
+    columns += [*roles.tried, roles.label]
     features.select(*columns).coalesce(1).write.mode("overwrite").parquet(str(directory / "features.parquet"))
     (directory / "split.json").write_text(json.dumps(split.as_metadata(), indent=2))
     (directory / "source.json").write_text(json.dumps({"features_delta_version": version}))
