@@ -14,6 +14,7 @@ from lakehouse.ingest.bronze_tables import (
     QUARANTINE_TABLE,
 )
 from lakehouse.ingest.loader import ingest
+from lakehouse.project import project_var
 from lakehouse.spark import delta_version
 from lakehouse.summary import LAYERS, stored_tables
 
@@ -116,6 +117,26 @@ def test_month_by_month_incremental_equals_a_full_refresh(spark, dbt, built):
     incremental = "features.flight_features"
     assert spark.table(incremental).count() == spark.sql(f"select count(*) from {full}").first()[0]
     for left, right in [(full, incremental), (incremental, full)]:
+        assert spark.sql(f"select * from {left} except all select * from {right}").count() == 0
+
+
+def test_a_build_at_another_lead_takes_every_flight_at_it_and_the_way_back_gives_the_same_rows(spark, dbt, built):
+    """The features and everything they read rebuilt at a lead of 0: an incremental build finds the flights built
+    at the project's lead and takes every one of them again; built back at the project's lead, the table holds
+    exactly its rows before."""
+    lead = int(project_var("prediction_lead_minutes"))
+    assert lead != 0
+    before = delta_version(spark, "features.flight_features")
+    as_built = "timestampdiff(MINUTE, features_as_of_at, scheduled_departure_at)"
+    dbt("run", "--select", "+flight_features", "--vars", "{prediction_lead_minutes: 0}")
+    leads = spark.sql(f"select {as_built} as lead, count(*) as flights from features.flight_features group by 1")
+    assert [tuple(row) for row in leads.collect()] == [(0, spark.table("features.flight_features").count())]
+    at_zero = "features.flight_features"
+    at_lead = f"features.flight_features version as of {before}"
+    assert spark.sql(f"select * from {at_zero} except all select * from {at_lead}").count() > 0
+
+    dbt("run", "--select", "+flight_features")
+    for left, right in [(at_zero, at_lead), (at_lead, at_zero)]:
         assert spark.sql(f"select * from {left} except all select * from {right}").count() == 0
 
 

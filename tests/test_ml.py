@@ -19,9 +19,18 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from lakehouse import summary
 from lakehouse.errors import LakehouseError, ModelMissingError
 from lakehouse.ml import model_card, model_store
-from lakehouse.ml.features import Split, in_fixed_layout, in_period, model_input, read_features, split_rows
+from lakehouse.ml.features import (
+    Split,
+    features_table,
+    in_fixed_layout,
+    in_period,
+    model_input,
+    prediction_lead_minutes,
+    read_features,
+    split_rows,
+)
 from lakehouse.ml.tracking import EXPERIMENT, use_project_store
-from lakehouse.project import column_meta, feature_roles, model_relation
+from lakehouse.project import column_meta, feature_roles, model_relation, project_var
 from lakehouse.serving import online_model, onnx_export
 from tests.conftest import PROJECT_ROOT, SLICE_SPLIT
 
@@ -72,6 +81,24 @@ def test_training_evaluates_the_model_against_its_baselines(trained):
     assert f"| {chosen} | {metrics[chosen]['roc_auc']:.4f} |" in card
     assert f"| {len(deciles)} | {deciles[-1]['flights']:,} | {deciles[-1]['predicted']:.3f} |" in card
     assert f"python ml/train.py --as-of-version {trained['features_delta_version']} " in card
+    lead = int(project_var("prediction_lead_minutes"))
+    assert trained["prediction_lead_minutes"] == lead and f"- Features taken {lead} minutes before each" in card
+
+
+def test_a_table_whose_features_were_taken_at_two_leads_is_refused(spark, built):
+    roles = feature_roles()
+    lead = int(project_var("prediction_lead_minutes"))
+    rows = spark.table(features_table()).orderBy(roles.key).limit(2).cache()
+    assert prediction_lead_minutes(rows, features_table()) == lead
+    first = rows.first()[roles.key]
+    earlier = F.col(roles.as_of) - F.expr("interval 30 minutes")
+    mixed = rows.withColumn(roles.as_of, F.when(F.col(roles.key) == first, earlier).otherwise(F.col(roles.as_of)))
+    with pytest.raises(
+        LakehouseError,
+        match=rf"features.flight_features holds features taken at leads of \[{lead}, {lead + 30}\] minutes, not one: "
+        r"rebuild it with `dbt build --full-refresh --select flight_features`",
+    ):
+        prediction_lead_minutes(mixed, features_table())
 
 
 def test_the_run_is_tracked_in_mlflow_with_the_spark_model(trained):
