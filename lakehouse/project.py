@@ -22,10 +22,10 @@ from lakehouse.paths import PROJECT_ROOT, manifest_cache_dir
 
 # The model ml/ learns from and the benchmark checks against.
 FEATURES_MODEL = "flight_features"
-# What a flight_features column can be to the model (its meta `role` in the yml).
-ROLES = ("key", "label", "split_time", "scheduled_time", "as_of", "categorical", "numeric", "unused")
-# The roles exactly one column has.
+# What a flight_features column can be to the model (its meta `role` in the yml): the roles exactly one column
+# has, then the others.
 SINGLE_ROLES = ("key", "label", "split_time", "scheduled_time", "as_of")
+ROLES = (*SINGLE_ROLES, "categorical", "numeric", "unused")
 # The folders and files that a parse reads (dbt_project.yml's paths) besides dbt_project.yml itself.
 PARSED_PATHS = ("model-paths", "seed-paths", "macro-paths", "test-paths")
 
