@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from lakehouse.errors import LakehouseError
 from lakehouse.ml import model_store
 from lakehouse.paths import PROJECT_ROOT
 from lakehouse.project import model_relation
@@ -38,21 +39,26 @@ def stored_tables(spark: SparkSession, schema: str) -> list[str]:
     )
 
 
-def table_rows(spark: SparkSession, checksums: bool = False) -> list[tuple]:
-    """(table, format, rows, Delta version, checksum or None) for every table of every layer."""
+def every_table(spark: SparkSession) -> list[str]:
     existing = {row[0] for row in spark.sql("show schemas").collect()}
+    return [name for schema in LAYERS if schema in existing for name in stored_tables(spark, schema)]
+
+
+def table_rows(spark: SparkSession, checksums: bool = False, names: list[str] | None = None) -> list[tuple]:
+    """(table, format, rows, Delta version, checksum or None) for the named tables, or every table of every layer."""
     rows = []
-    for schema in [layer for layer in LAYERS if layer in existing]:
-        for name in stored_tables(spark, schema):
-            detail = spark.sql(f"describe detail {name}").first()
-            version = None
-            if detail["format"] == "delta":
-                version = delta_version(spark, name)
-            if checksums:
-                count, checksum = spark.sql(fingerprint_query(name)).first()
-            else:
-                count, checksum = spark.table(name).count(), None
-            rows.append((name, detail["format"], count, version, checksum))
+    for name in names or every_table(spark):
+        if not spark.catalog.tableExists(name):
+            raise LakehouseError(f"no table {name}: name one that `lakehouse summary` lists, as schema.table")
+        detail = spark.sql(f"describe detail {name}").first()
+        version = None
+        if detail["format"] == "delta":
+            version = delta_version(spark, name)
+        if checksums:
+            count, checksum = spark.sql(fingerprint_query(name)).first()
+        else:
+            count, checksum = spark.table(name).count(), None
+        rows.append((name, detail["format"], count, version, checksum))
     return rows
 
 
@@ -144,10 +150,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--checksums", action="store_true", help="add an order-independent checksum of each table (to compare targets)"
     )
+    parser.add_argument("tables", nargs="*", help="only these tables (schema.table); default every table")
     arguments = parser.parse_args(argv)
     spark = get_spark("lakehouse-summary")
     print(f"{'table':<52} {'format':<7} {'rows':>10} {'version':>8}" + ("  checksum" if arguments.checksums else ""))
-    for name, table_format, rows, version, checksum in table_rows(spark, arguments.checksums):
+    for name, table_format, rows, version, checksum in table_rows(spark, arguments.checksums, arguments.tables):
         line = f"{name:<52} {table_format:<7} {rows:>10,} {'' if version is None else version:>8}"
         print(line + (f"  {checksum}" if arguments.checksums else ""))
     print()

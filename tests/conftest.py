@@ -192,7 +192,7 @@ def local_fingerprint(default_project) -> tuple[int, int]:
 
 def features_fingerprint(project: Project, env: dict[str, str] | None = None) -> tuple[int, int]:
     """flight_features' row count and checksum, from `lakehouse summary --checksums` (on DBT_TARGET's target)."""
-    summary = project.run(venv_command("lakehouse"), "summary", "--checksums", env=env)
+    summary = project.run(venv_command("lakehouse"), "summary", "--checksums", features_table(), env=env)
     assert summary.returncode == 0, summary.stderr[-3000:]
     row = next(line.split() for line in summary.stdout.splitlines() if line.startswith(features_table()))
     return int(row[2].replace(",", "")), int(row[4])

@@ -16,18 +16,13 @@ from lakehouse.ingest.bronze_tables import (
 from lakehouse.ingest.loader import ingest
 from lakehouse.project import project_var
 from lakehouse.spark import delta_version
-from lakehouse.summary import LAYERS, stored_tables
+from lakehouse.summary import every_table
 
 SLICE_MONTHS = ["2013-01", "2013-02", "2013-03"]
 # The loaders' tables: dbt only creates them when missing (macros/bronze_tables.sql), and never rebuilds them.
 BRONZE = {
     f"raw.{table}" for table in (*KINDS, *EVENT_TABLES.values(), QUARANTINE_TABLE, EVENT_QUARANTINE_TABLE, LOADS_TABLE)
 }
-
-
-def relations(spark):
-    existing = {row[0] for row in spark.sql("show schemas").collect()}
-    return [table for schema in LAYERS if schema in existing for table in stored_tables(spark, schema)]
 
 
 def through(month):
@@ -43,7 +38,7 @@ def test_build_passes_every_node_without_warnings(built):
 
 
 def test_every_table_is_delta_with_a_log_on_disk(spark, built):
-    tables = relations(spark)
+    tables = every_table(spark)
     assert {"staging.stg_nycflights__flights", "features.flight_features", "raw.flights", "raw.airports"} <= set(tables)
     for table in tables:
         detail = spark.sql(f"describe detail {table}").first()
