@@ -1,6 +1,5 @@
 """ml/ on real Spark, Delta and MLflow, on the January–March slice (train January, tune February, test March)."""
 
-import importlib.util
 import json
 import re
 import shutil
@@ -32,16 +31,9 @@ from lakehouse.ml.features import (
 from lakehouse.ml.tracking import EXPERIMENT, use_project_store
 from lakehouse.project import column_meta, feature_roles, model_relation, project_var
 from lakehouse.serving import online_model, onnx_export
-from tests.conftest import PROJECT_ROOT, SLICE_SPLIT
+from tests.conftest import PROJECT_ROOT, TRAINED_ARGS, load_script
 
 JANUARY, MARCH = (None, date(2013, 2, 1)), (date(2013, 3, 1), date(2013, 4, 1))
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(f"ml_{name}", PROJECT_ROOT / "ml" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 train, score, explore = load_script("train"), load_script("score"), load_script("explore")
@@ -50,11 +42,6 @@ train, score, explore = load_script("train"), load_script("score"), load_script(
 def test_scoring_without_a_model_says_to_train_first(built):
     with pytest.raises(ModelMissingError, match=r"run `python ml/train.py` first"):
         score.main([])
-
-
-@pytest.fixture(scope="module")
-def trained(built):
-    return train.main(SLICE_SPLIT)
 
 
 def test_training_evaluates_the_model_against_its_baselines(trained):
@@ -276,7 +263,7 @@ def test_training_on_an_old_delta_version_reproduces_its_metrics(spark, dbt, tra
     dbt("run", "--select", "flight_features")  # a newer version of the features table
     assert read_features(spark)[1] > trained["features_delta_version"]
 
-    again = train.main([*SLICE_SPLIT, "--as-of-version", str(trained["features_delta_version"])])
+    again = train.main([*TRAINED_ARGS, "--as-of-version", str(trained["features_delta_version"])])
 
     assert again["features_delta_version"] == trained["features_delta_version"]
     # Equal up to the order Spark happens to sum floating-point partials in (last digits).
@@ -306,6 +293,12 @@ def test_the_summary_reports_tables_tests_model_and_where_to_look(trained, dbt, 
     assert re.search(r"model v\d+ on features.flight_features \(test from 2013-03-01\), ROC AUC: ", report), report
     assert f"{chosen} {chosen_auc:.4f}" in report
     assert "base rate 0.5000" in report and "mlflow ui --backend-store-uri sqlite:///" in report
+
+    summary.main(["--checksums", "features.flight_features"])
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:] if line.strip()]
+    assert listed[0] == "features.flight_features" and "raw.flights" not in listed
+    with pytest.raises(LakehouseError, match=r"^no table raw.nope: name one that `lakehouse summary` lists"):
+        summary.main(["raw.nope"])
 
 
 def test_an_unexpected_failure_ends_in_one_line_with_the_trace_in_the_log(lakehouse_home, capsys):
@@ -351,7 +344,7 @@ def test_a_feature_added_in_sql_and_yml_alone_is_trained_on(spark, built, tmp_pa
         + ["--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")]
     )
     assert built_copy.success, built_copy.exception
-    metadata = train.main(SLICE_SPLIT)
+    metadata = train.main(TRAINED_ARGS)
 
     assert metadata["features_table"] == "features_added.flight_features"
     assert "scheduled_minute" in metadata["feature_columns"]["numeric"]

@@ -18,19 +18,17 @@ from lakehouse.ml import evaluation, model_store
 from lakehouse.ml.features import model_input, read_features
 from lakehouse.servers.daemons import free_port
 from lakehouse.serving.app import MAX_BATCH
-from tests.conftest import PROJECT_ROOT, SLICE_SPLIT, venv_command
-from tests.test_ml import load_script
+from tests.conftest import PROJECT_ROOT, load_script, venv_command
 
 PARITY = 1e-6
-train, score = load_script("train"), load_script("score")
+score = load_script("score")
 
 
 @pytest.fixture(scope="module")
-def served_model(spark, built):
-    """An XGBoost model trained on the slice, March scored in batch (a GBT's graph: test_ml.py)."""
-    metadata = train.main([*SLICE_SPLIT, "--estimator", "XGBoost"])
-    score.main(["--model-version", metadata["model_version"]])
-    return metadata
+def served_model(trained):
+    """The session's XGBoost model, March scored in batch (a GBT's graph: test_ml.py)."""
+    score.main(["--model-version", trained["model_version"]])
+    return trained
 
 
 @contextlib.contextmanager
