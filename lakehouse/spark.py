@@ -198,6 +198,12 @@ def warehouse_dir() -> Path:
     return Path(spark_conf("local")["spark.sql.warehouse.dir"])
 
 
+def table_location(relation: str) -> Path:
+    """Where a managed table of the warehouse (`schema.table`) keeps its files."""
+    schema, name = relation.split(".")
+    return warehouse_dir() / f"{schema}.db" / name
+
+
 def delta_version(spark: SparkSession, table: str) -> int:
     """The table's current Delta version: the newest entry of its history."""
     return spark.sql(f"describe history {table} limit 1").first()["version"]

@@ -3,8 +3,7 @@
     rows as literals. dbt-spark drops the table, creates it and then inserts, so a reader finds it missing and then
     empty in between, and a build killed inside the drop leaves a folder the metastore no longer knows, which
     blocks every later create (DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION). A replace takes such a folder over:
-    Delta checks a new managed table's folder for emptiness on a plain create only. A format without a
-    transaction log (`--vars '{file_format: parquet}'`) cannot replace in place, so it is dropped first.
+    Delta checks a new managed table's folder for emptiness on a plain create only.
 
     The values are escaped SQL literals, not bindings: dbt-spark's session cursor pastes binding values between
     single quotes without escaping them, so a seed value with an apostrophe (O'Hare) breaks the statement.
@@ -34,12 +33,8 @@
         {%- do names.append(adapter.quote_seed_column(column_name | string, quote_seed_column)) -%}
         {%- do types.append(column_override.get(column_name, adapter.convert_type(agate_table, loop.index0))) -%}
     {%- endfor -%}
-    {%- set replaces_in_place = config.get('file_format') in ['delta', 'iceberg'] -%}
-    {%- if not replaces_in_place -%}
-        {%- do adapter.add_query('drop table if exists ' ~ this.render()) -%}
-    {%- endif -%}
     {% set sql %}
-        {{ 'create or replace table' if replaces_in_place else 'create table' }} {{ this.render() }}
+        create or replace table {{ this.render() }}
         {{ file_format_clause() }}
         {{ partition_cols(label="partitioned by") }}
         {{ clustered_cols(label="clustered by") }}

@@ -45,15 +45,10 @@ from lakehouse.ingest.events import ENVELOPE, EVENT_TYPES, INSTANT_PATTERN
 from lakehouse.locks import sole_writer
 from lakehouse.paths import events_landing_dir, stream_dir
 from lakehouse.project import project_var
-from lakehouse.spark import get_spark, warehouse_dir
+from lakehouse.spark import get_spark, table_location
 
 REASON = "_reason"
 LANDING_GLOB = "*.ndjson"
-
-
-def table_location(table: BronzeTable) -> Path:
-    schema, name = table.relation.split(".")
-    return warehouse_dir() / f"{schema}.db" / name
 
 
 def percentile(weighted: list[tuple[float, int]], share: float) -> float:
@@ -100,12 +95,12 @@ class EventSink:
         self.tables = {kind: bronze_table(EVENT_TABLES[kind], raw_schema) for kind in KINDS}
         self.quarantine = bronze_table(EVENT_QUARANTINE_TABLE, raw_schema)
         for table in [*self.tables.values(), self.quarantine]:
-            spark.sql(table.create_at_path_sql(table_location(table)))
+            spark.sql(table.create_at_path_sql(table_location(table.relation)))
         self.event_schema = self._event_schema()
         self.loaded_at = datetime.now()
         # The newest event time each table holds: a micro-batch whose events all come later holds no duplicate.
         self.newest_event_at = {
-            kind: spark.read.format("delta").load(str(table_location(table))).agg(F.max("event_at")).first()[0]
+            kind: spark.read.format("delta").load(str(table_location(table.relation))).agg(F.max("event_at")).first()[0]
             for kind, table in self.tables.items()
         }
         self.totals = {"lines": 0, "landed": 0, "duplicates": 0, "quarantined": 0}
@@ -233,7 +228,7 @@ class EventSink:
                 "_landed_at",
                 *stamp.values(),
             ).toDF(*table.columns)
-            rows.write.format("delta").mode("append").options(**write).save(str(table_location(table)))
+            rows.write.format("delta").mode("append").options(**write).save(str(table_location(table.relation)))
         events.unpersist()
         self.newest_event_at[name] = max(filter(None, [newest, summary["last_at"]]))
         return name, landed, summary["lines"] - landed
@@ -244,7 +239,7 @@ class EventSink:
             "raw_line", F.col(REASON).alias("reason"), "_source_file", "_landed_at", *stamp.values()
         )
         rejected.toDF(*self.quarantine.columns).write.format("delta").mode("append").options(**write).save(
-            str(table_location(self.quarantine))
+            str(table_location(self.quarantine.relation))
         )
 
     def _new_events(self, events: DataFrame, table: BronzeTable, first_at: datetime, last_at: datetime) -> DataFrame:
@@ -252,7 +247,7 @@ class EventSink:
         once = events.withColumn("event_id", F.col("event.event_id")).dropDuplicates(["event_id"])
         stored = (
             self.spark.read.format("delta")
-            .load(str(table_location(table)))
+            .load(str(table_location(table.relation)))
             .where(F.col("event_at").between(first_at, last_at))
             .select("event_id")
         )

@@ -194,6 +194,8 @@ def create_app(model_version: str | None = None, with_flights: bool = True) -> S
 def load(model_version: str | None, with_flights: bool, features: FeatureSnapshot | None) -> Served:
     """The model version asked for (default: the newest), with `features` if they are the current snapshot of its
     features table (the caller has checked their Delta version), else a fresh read."""
+    from lakehouse.spark import table_location  # pyspark's modules, not its JVM: imported when flights are served
+
     model = OnlineModel.load(model_version)
     if not with_flights:
         return Served(model, None)
@@ -207,6 +209,8 @@ def load(model_version: str | None, with_flights: bool, features: FeatureSnapsho
 
 def reloaded(current: Served, model_version: str | None, with_flights: bool) -> Served:
     """`current`, or a new Served if a newer model (when following the store) or features version is there."""
+    from lakehouse.spark import table_location
+
     newest = model_version or model_store.chosen_version_dir().name
     features = current.features
     stale = features is not None and features.delta_version != latest_delta_version(table_location(features.table))
@@ -215,14 +219,6 @@ def reloaded(current: Served, model_version: str | None, with_flights: bool) -> 
     if not (model_store.models_dir() / newest / ONNX_FILE).exists():
         return current  # training saves the ONNX graph last: not ready yet
     return load(newest, with_flights, None if stale else features)
-
-
-def table_location(table: str) -> Path:
-    """Where a managed table of the warehouse (profiles.yml's spark.sql.warehouse.dir) keeps its files."""
-    from lakehouse.spark import spark_conf
-
-    schema, name = table.split(".")
-    return Path(spark_conf()["spark.sql.warehouse.dir"]) / f"{schema}.db" / name
 
 
 def latest_delta_version(location: Path) -> int:

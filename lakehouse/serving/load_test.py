@@ -27,9 +27,10 @@ from lakehouse.bench.benchmark import tree_rss
 from lakehouse.errors import ServerError
 from lakehouse.paths import state_home
 from lakehouse.servers.daemons import free_port
-from lakehouse.serving.app import LOOPBACK, table_location
+from lakehouse.serving.app import LOOPBACK
 from lakehouse.serving.feature_store import FeatureSnapshot
 from lakehouse.serving.online_model import OnlineModel
+from lakehouse.spark import table_location
 
 SAMPLE_FLIGHTS = 2000
 
