@@ -31,7 +31,7 @@ import pandas as pd
 
 from lakehouse.bench.benchmark import GB, measure, untimed
 from lakehouse.errors import LakehouseError
-from lakehouse.ml.evaluation import P_DELAYED
+from lakehouse.ml.evaluation import P_DELAYED, probability_bins
 from lakehouse.paths import bench_dir
 
 OURS = "ours"
@@ -42,7 +42,6 @@ TOOLS = {
     "sklearn": ("scikit-learn HistGradientBoosting", "benchmarks.sklearn_model", []),
     "xgboost": ("XGBoost (plain Python API)", "benchmarks.xgboost_model", []),
 }
-DECILES = 10
 
 
 @dataclass
@@ -104,9 +103,7 @@ def metrics(scores: pd.DataFrame) -> dict[str, float]:
 def calibration_gap(labels: np.ndarray, p: np.ndarray) -> float:
     """The largest |mean prediction - observed rate| over the probability deciles (0-0.1, ..., 0.9-1) that hold
     at least 1% of the rows."""
-    bins = np.clip((p * DECILES).astype(int), 0, DECILES - 1)
-    gaps = [abs(p[bins == b].mean() - labels[bins == b].mean()) for b in range(DECILES) if (bins == b).mean() >= 0.01]
-    return float(max(gaps))
+    return max(abs(predicted - observed) for predicted, observed, share in probability_bins(labels, p) if share >= 0.01)
 
 
 def run_tool(tool: str, timeout: float, memory_limit: float, quick: bool) -> ModelRun:
@@ -182,14 +179,8 @@ def roc_chart(runs: list[ModelRun], path: Path) -> None:
         labels, p = scores["label"].to_numpy(), scores[P_DELAYED].to_numpy()
         fpr, tpr, _ = roc_curve(labels, p)
         roc.plot(fpr, tpr, label=f"{label(run)} ({run.metrics['roc_auc']:.4f})")
-        bins = np.clip((p * DECILES).astype(int), 0, DECILES - 1)
-        filled = [b for b in range(DECILES) if (bins == b).any()]
-        calibration.plot(
-            [p[bins == b].mean() for b in filled],
-            [labels[bins == b].mean() for b in filled],
-            marker="o",
-            label=label(run),
-        )
+        predicted, observed, _ = zip(*probability_bins(labels, p), strict=True)
+        calibration.plot(predicted, observed, marker="o", label=label(run))
     roc.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
     roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, test months (Nov-Dec)")
     calibration.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")

@@ -2,6 +2,7 @@
 log loss, precision and recall; the Brier score and the threshold sweep, which MLlib does not offer, in one
 aggregation each."""
 
+import numpy as np
 from pyspark.ml.evaluation import BinaryClassificationEvaluator, MulticlassClassificationEvaluator
 from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.sql import DataFrame
@@ -9,6 +10,18 @@ from pyspark.sql import functions as F
 
 P_DELAYED = "p_delayed"
 CANDIDATE_THRESHOLDS = [step / 100 for step in range(5, 96)]
+PROBABILITY_BINS = 10
+
+
+def probability_bins(labels: np.ndarray, p: np.ndarray) -> list[tuple[float, float, float]]:
+    """(mean predicted, observed delay rate, share of the rows) of each equal-width probability bin (0-0.1, ...,
+    0.9-1) that holds a row: the points of a calibration plot, from scores in memory."""
+    bins = np.clip((p * PROBABILITY_BINS).astype(int), 0, PROBABILITY_BINS - 1)
+    return [
+        (float(p[bins == b].mean()), float(labels[bins == b].mean()), float((bins == b).mean()))
+        for b in range(PROBABILITY_BINS)
+        if (bins == b).any()
+    ]
 
 
 def from_model(predictions: DataFrame) -> DataFrame:

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from pyspark.sql import DataFrame  # noqa: E402
 
-from lakehouse.ml.evaluation import P_DELAYED  # noqa: E402
+from lakehouse.ml.evaluation import P_DELAYED, probability_bins  # noqa: E402
 
 SAMPLE_ROWS = 200_000
 
@@ -51,16 +51,9 @@ def curves_and_calibration(scored_by_model: dict[str, DataFrame], plots_dir: Pat
     figures["roc"][1].set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, test period")
     figures["precision_recall"][1].set(xlabel="recall", ylabel="precision", title="Precision-recall, test period")
 
-    labels, scores = next(iter(samples.values()))
-    bins = np.clip((scores * 10).astype(int), 0, 9)
-    filled = [b for b in range(10) if (bins == b).any()]
+    predicted, observed, _ = zip(*probability_bins(*next(iter(samples.values()))), strict=True)
     axis = figures["calibration"][1]
-    axis.plot(
-        [scores[bins == b].mean() for b in filled],
-        [labels[bins == b].mean() for b in filled],
-        marker="o",
-        label=next(iter(samples)),
-    )
+    axis.plot(predicted, observed, marker="o", label=next(iter(samples)))
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
     axis.set(xlabel="predicted probability of delay", ylabel="observed delay rate", title="Calibration, test period")
 
