@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from lakehouse.ml import evaluation, model_store
 from lakehouse.ml.features import model_input, read_features
 from lakehouse.servers.daemons import free_port
-from lakehouse.serving.app import MAX_BATCH
+from lakehouse.serving.app import MAX_BATCH, RELOAD_SECONDS
 from tests.conftest import PROJECT_ROOT, load_script, venv_command
 
 PARITY = 1e-6
@@ -201,6 +201,19 @@ def test_bad_input_gets_a_4xx_with_a_reason_and_the_service_keeps_answering(spar
     assert status == 200 and after == before
     status, missing = client.post("/predict", {k: v for k, v in valid.items() if k != fields[3]})
     assert status == 422 and missing["field"] == fields[3]
+
+
+def test_a_pinned_service_keeps_its_version_when_a_newer_one_arrives(served_model, pinned):
+    client, process = pinned
+    newest = model_store.latest_version_dir()
+    newer = newest.with_name(f"v{int(newest.name[1:]) + 1}")
+    try:
+        shutil.copytree(newest, newer)
+        process.send_signal(signal.SIGHUP)
+        time.sleep(RELOAD_SECONDS + 1)  # the SIGHUP's reload and the periodic one have both looked
+        assert client.get("/health")[1]["model_version"] == served_model["model_version"] != newer.name
+    finally:
+        shutil.rmtree(newer)
 
 
 def test_a_new_model_version_is_picked_up_without_dropping_a_request(served_model):

@@ -54,55 +54,52 @@ class Reply(Exception):
         self.status, self.reason, self.field = status, reason, field
 
 
-def create_app(model_version: str | None = None, with_flights: bool = True) -> Starlette:
-    pinned = model_version is not None
-    state = {"served": load(model_version, with_flights, None)}
+async def json_body(request: Request) -> object:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise Reply(400, f"the body is not JSON ({error}): send one JSON object") from None
 
-    def served_for(request: Request) -> Served:
-        served = state["served"]
+
+def answer(model: OnlineModel, probability: float) -> dict:
+    return {"delay_probability": probability, "is_predicted_delayed": probability >= model.metadata["threshold"]}
+
+
+class Service:
+    """The endpoints, over what is served now: a model version pinned or the newest, and its features table."""
+
+    def __init__(self, model_version: str | None, with_flights: bool) -> None:
+        self.model_version, self.with_flights = model_version, with_flights
+        self.served = load(model_version, with_flights, None)
+
+    def served_for(self, request: Request) -> Served:
+        served = self.served
         asked = request.query_params.get("model_version")
         if asked is not None and asked != served.model.version:
             raise Reply(404, f"model {asked} is not served here; this service serves {served.model.version}")
         return served
 
-    async def body(request: Request) -> object:
-        raw = await request.body()
-        try:
-            return json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise Reply(400, f"the body is not JSON ({error}): send one JSON object") from None
-
-    def answer(model: OnlineModel, probability: float) -> dict:
-        return {
-            "delay_probability": probability,
-            "is_predicted_delayed": probability >= model.metadata["threshold"],
-        }
-
-    async def predict(request: Request) -> JSONResponse:
-        served = served_for(request)
-        flight = served.model.validated(await body(request))
+    async def predict(self, request: Request) -> JSONResponse:
+        served = self.served_for(request)
+        flight = served.model.validated(await json_body(request))
         (probability,) = served.model.probabilities([flight])
         return JSONResponse({"model_version": served.model.version, **answer(served.model, probability)})
 
-    async def predict_batch(request: Request) -> JSONResponse:
-        served = served_for(request)
-        payload = await body(request)
+    async def predict_batch(self, request: Request) -> JSONResponse:
+        served = self.served_for(request)
+        payload = await json_body(request)
         flights = payload.get("flights") if isinstance(payload, dict) else None
         if not isinstance(flights, list):
             raise Reply(422, 'expected {"flights": [one object per flight]}', "flights")
         if not 1 <= len(flights) <= MAX_BATCH:
             raise Reply(413, f"{len(flights)} flights: send 1 to {MAX_BATCH} per batch", "flights")
         valid = [served.model.validated(flight, f"flights[{at}].") for at, flight in enumerate(flights)]
-        probabilities = served.model.probabilities(valid)
-        return JSONResponse(
-            {
-                "model_version": served.model.version,
-                "predictions": [answer(served.model, p) for p in probabilities],
-            }
-        )
+        predictions = [answer(served.model, p) for p in served.model.probabilities(valid)]
+        return JSONResponse({"model_version": served.model.version, "predictions": predictions})
 
-    async def flight(request: Request) -> JSONResponse:
-        served = served_for(request)
+    async def flight(self, request: Request) -> JSONResponse:
+        served = self.served_for(request)
         if served.features is None:
             raise Reply(404, "this service was started with --no-flights: POST the features to /predict")
         text = request.path_params["flight_id"]
@@ -125,70 +122,64 @@ def create_app(model_version: str | None = None, with_flights: bool = True) -> S
             }
         )
 
-    async def model(request: Request) -> JSONResponse:
-        return JSONResponse(served_for(request).model.describe())
+    async def model(self, request: Request) -> JSONResponse:
+        return JSONResponse(self.served_for(request).model.describe())
 
-    async def health(request: Request) -> JSONResponse:
-        served = state["served"]
-        return JSONResponse(
-            {
-                "status": "ok",
-                "model_version": served.model.version,
-                "flights": len(served.features) if served.features else 0,
-            }
-        )
+    async def health(self, request: Request) -> JSONResponse:
+        served = self.served
+        flights = len(served.features) if served.features else 0
+        return JSONResponse({"status": "ok", "model_version": served.model.version, "flights": flights})
 
-    async def refresh() -> None:
-        """A newer model or features version, loaded off the event loop, swapped in whole."""
-        current = state["served"]
-        fresher = await asyncio.to_thread(reloaded, current, None if pinned else model_version, with_flights)
-        if fresher is not current:
-            state["served"] = fresher
-            print(f"now serving model {fresher.model.version}" + features_line(fresher.features), flush=True)
-
-    @asynccontextmanager
-    async def lifespan(app: Starlette):
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(refresh()))
-
-        async def follow() -> None:
-            while True:
-                await asyncio.sleep(RELOAD_SECONDS)
-                try:
-                    await refresh()
-                except Exception as error:  # a half-written version or table: keep serving, try again later
-                    print(f"reload skipped: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
-
-        follower = loop.create_task(follow())
-        yield
-        follower.cancel()
-
-    async def rejected(request: Request, error: Exception) -> JSONResponse:
+    async def rejected(self, request: Request, error: Exception) -> JSONResponse:
         if isinstance(error, InvalidFlight):
             status, reason, field = 422, str(error), error.field
         elif isinstance(error, Reply):
             status, reason, field = error.status, error.reason, error.field
         else:  # Starlette's own: unknown path, wrong method
             status, reason, field = error.status_code, f"{error.detail}: {request.method} {request.url.path}", None
-        served = state["served"]
         return JSONResponse(
-            {"error": reason, **({"field": field} if field else {}), "model_version": served.model.version},
+            {"error": reason, **({"field": field} if field else {}), "model_version": self.served.model.version},
             status_code=status,
         )
 
-    app = Starlette(
+    async def refresh(self) -> None:
+        """A newer model or features version, loaded off the event loop, swapped in whole."""
+        current = self.served
+        fresher = await asyncio.to_thread(reloaded, current, self.model_version, self.with_flights)
+        if fresher is not current:
+            self.served = fresher
+            print(f"now serving model {fresher.model.version}" + features_line(fresher.features), flush=True)
+
+    async def follow(self) -> None:
+        """Every RELOAD_SECONDS, a refresh; a failed one keeps what is served."""
+        while True:
+            await asyncio.sleep(RELOAD_SECONDS)
+            try:
+                await self.refresh()
+            except Exception as error:  # a half-written version or table: keep serving, try again later
+                print(f"reload skipped: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette):
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.refresh()))
+        follower = loop.create_task(self.follow())
+        yield
+        follower.cancel()
+
+
+def create_app(service: Service) -> Starlette:
+    return Starlette(
         routes=[
-            Route("/predict", predict, methods=["POST"]),
-            Route("/predict/batch", predict_batch, methods=["POST"]),
-            Route("/flights/{flight_id}", flight, methods=["GET"]),
-            Route("/model", model, methods=["GET"]),
-            Route("/health", health, methods=["GET"]),
+            Route("/predict", service.predict, methods=["POST"]),
+            Route("/predict/batch", service.predict_batch, methods=["POST"]),
+            Route("/flights/{flight_id}", service.flight, methods=["GET"]),
+            Route("/model", service.model, methods=["GET"]),
+            Route("/health", service.health, methods=["GET"]),
         ],
-        exception_handlers={InvalidFlight: rejected, Reply: rejected, HTTPException: rejected},
-        lifespan=lifespan,
+        exception_handlers={InvalidFlight: service.rejected, Reply: service.rejected, HTTPException: service.rejected},
+        lifespan=service.lifespan,
     )
-    app.state.served = lambda: state["served"]
-    return app
 
 
 def load(model_version: str | None, with_flights: bool, features: FeatureSnapshot | None) -> Served:
@@ -244,8 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     started = time.monotonic()
-    app = create_app(args.model_version, not args.no_flights)
-    served = app.state.served()
+    service = Service(args.model_version, not args.no_flights)
+    served = service.served
     if warning := exposure_warning("scoring service", args.host, args.port, "score flights and look them up"):
         print(warning, file=sys.stderr)
     print(
@@ -253,4 +244,4 @@ def main(argv: list[str] | None = None) -> None:
         f" (loaded in {time.monotonic() - started:.1f} s; Ctrl-C stops)",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, access_log=args.access_log, log_level="warning")
+    uvicorn.run(create_app(service), host=args.host, port=args.port, access_log=args.access_log, log_level="warning")
