@@ -46,10 +46,11 @@ def every_table(spark: SparkSession) -> list[str]:
 
 def table_rows(spark: SparkSession, checksums: bool = False, names: list[str] | None = None) -> list[tuple]:
     """(table, format, rows, Delta version, checksum or None) for the named tables, or every table of every layer."""
-    rows = []
-    for name in names or every_table(spark):
+    for name in names or []:
         if not spark.catalog.tableExists(name):
             raise LakehouseError(f"no table {name}: name one that `lakehouse summary` lists, as schema.table")
+    rows = []
+    for name in names or every_table(spark):
         detail = spark.sql(f"describe detail {name}").first()
         version = None
         if detail["format"] == "delta":

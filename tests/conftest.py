@@ -83,10 +83,9 @@ def spark(lakehouse_home):
 
     # This JVM runs every in-process build and training: on the first tier alone test_dbt_build.py took 1.8 times
     # as long and test_ingest.py 2.1 times.
-    java_options = os.environ.pop(JAVA_OPTIONS_VARIABLE, None)
-    session = get_spark("lakehouse-tests")
-    if java_options is not None:
-        os.environ[JAVA_OPTIONS_VARIABLE] = java_options
+    with pytest.MonkeyPatch.context() as environment:
+        environment.delenv(JAVA_OPTIONS_VARIABLE, raising=False)
+        session = get_spark("lakehouse-tests")
     session.sql("show schemas").collect()  # boot the metastore now, so this JVM holds it from the start
     yield session
     session.stop()

@@ -203,29 +203,34 @@ def test_bad_input_gets_a_4xx_with_a_reason_and_the_service_keeps_answering(spar
     assert status == 422 and missing["field"] == fields[3]
 
 
-def test_a_pinned_service_keeps_its_version_when_a_newer_one_arrives(served_model, pinned):
-    client, process = pinned
+@contextlib.contextmanager
+def newer_version():
+    """A copy of the store's newest model version as the next one, removed afterwards."""
     newest = model_store.latest_version_dir()
     newer = newest.with_name(f"v{int(newest.name[1:]) + 1}")
     try:
         shutil.copytree(newest, newer)
+        yield newer
+    finally:
+        shutil.rmtree(newer)
+
+
+def test_a_pinned_service_keeps_its_version_when_a_newer_one_arrives(served_model, pinned):
+    client, process = pinned
+    with newer_version() as newer:
         process.send_signal(signal.SIGHUP)
         time.sleep(RELOAD_SECONDS + 1)  # the SIGHUP's reload and the periodic one have both looked
         assert client.get("/health")[1]["model_version"] == served_model["model_version"] != newer.name
-    finally:
-        shutil.rmtree(newer)
 
 
 def test_a_new_model_version_is_picked_up_without_dropping_a_request(served_model):
     """Following the store (no --model-version): a newer version is served after SIGHUP, and every request
     sent meanwhile is answered."""
     newest = model_store.latest_version_dir()
-    newer = newest.with_name(f"v{int(newest.name[1:]) + 1}")
     with service("--no-flights") as (client, process):
         assert client.get("/health")[1]["model_version"] == newest.name
         payload = {name: None for name in model_fields(model_store.read_metadata(newest))}
-        try:
-            shutil.copytree(newest, newer)
+        with newer_version() as newer:
             process.send_signal(signal.SIGHUP)
             versions, deadline = [], time.monotonic() + 60
             while newer.name not in versions and time.monotonic() < deadline:
@@ -233,5 +238,3 @@ def test_a_new_model_version_is_picked_up_without_dropping_a_request(served_mode
                 assert status == 200, answer
                 versions.append(answer["model_version"])
             assert versions[-1] == newer.name, f"still {versions[-1]} after 60 s"
-        finally:
-            shutil.rmtree(newer)
