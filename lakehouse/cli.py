@@ -19,7 +19,7 @@ COMMANDS = {
     "profile": ("lakehouse.bench.profile", "main"),
     "bench-ml": ("lakehouse.bench.ml_benchmark", "main"),
     "bench-stream": ("lakehouse.bench.stream_benchmark", "main"),
-    "export-onnx": ("lakehouse.serving.onnx_export", "main"),
+    "export-onnx": ("lakehouse.ml.onnx_export", "main"),
     "serve": ("lakehouse.serving.app", "main"),
     "bench-serve": ("lakehouse.serving.load_test", "main"),
     "thrift": ("lakehouse.servers.spark_servers", "main", "thrift"),

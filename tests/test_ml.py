@@ -17,7 +17,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from lakehouse import summary
 from lakehouse.errors import LakehouseError, ModelMissingError
-from lakehouse.ml import model_card, model_store
+from lakehouse.ml import model_card, model_store, onnx_export
 from lakehouse.ml.features import (
     Split,
     features_table,
@@ -30,7 +30,7 @@ from lakehouse.ml.features import (
 )
 from lakehouse.ml.tracking import EXPERIMENT, use_project_store
 from lakehouse.project import column_meta, feature_roles, model_relation, project_var
-from lakehouse.serving import online_model, onnx_export
+from lakehouse.serving import online_model
 from tests.conftest import PROJECT_ROOT, TRAINED_ARGS, load_script
 
 JANUARY, MARCH = (None, date(2013, 2, 1)), (date(2013, 3, 1), date(2013, 4, 1))
@@ -163,7 +163,7 @@ def test_a_gbt_model_is_served_by_its_onnx_graph_with_the_probabilities_spark_gi
     features as the service is, gives Spark's probability to within float32's rounding of the sum of the trees."""
     features, model = read_features(spark)[0], gbt_on_january
     roles = feature_roles().as_metadata()
-    path = onnx_export.export(model, roles, tmp_path / online_model.ONNX_FILE)
+    path = onnx_export.export(model, roles, tmp_path / model_store.ONNX_FILE)
     online = online_model.OnlineModel("v0", {}, roles["categorical"], roles["numeric"], online_model.session(path))
 
     march = in_period(model_input(features), *MARCH)
@@ -180,8 +180,8 @@ def test_a_classifier_the_export_cannot_write_is_refused_in_one_line(spark, buil
     rows = in_period(model_input(read_features(spark)[0]), *JANUARY)
     model = train.build_pipeline(LogisticRegression(maxIter=1)).fit(rows)
     with pytest.raises(onnx_export.UnservableModel, match=r"not LogisticRegressionModel's: train with") as refused:
-        onnx_export.export(model, feature_roles().as_metadata(), tmp_path / online_model.ONNX_FILE)
-    assert "\n" not in str(refused.value) and not (tmp_path / online_model.ONNX_FILE).exists()
+        onnx_export.export(model, feature_roles().as_metadata(), tmp_path / model_store.ONNX_FILE)
+    assert "\n" not in str(refused.value) and not (tmp_path / model_store.ONNX_FILE).exists()
 
 
 def test_the_same_rows_train_the_same_model_however_the_table_lies(spark, built):

@@ -13,6 +13,10 @@ if TYPE_CHECKING:  # the scoring service reads the store without Spark
 from lakehouse.paths import model_dir
 
 MODEL_NAME = "flight_delay"
+# Beside the Spark model in each version's folder: the model as one ONNX graph, which `lakehouse serve` runs, and
+# the name of the graph's output.
+ONNX_FILE = "model.onnx"
+ONNX_PROBABILITY = "delay_probability"
 
 
 def models_dir() -> Path:

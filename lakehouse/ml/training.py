@@ -273,9 +273,9 @@ def online_export(model: PipelineModel, metadata: dict, version_dir: Path) -> di
     """The model as ONNX for `lakehouse serve`, before the metadata that makes the version complete; what the
     metadata records of it. A classifier the export cannot write is refused here (UnservableModel), before the
     version is saved, not found out when the service starts."""
-    from lakehouse.serving import onnx_export
+    from lakehouse.ml import onnx_export
 
-    path = onnx_export.export(model, metadata["feature_columns"], version_dir / onnx_export.ONNX_FILE)
+    path = onnx_export.export(model, metadata["feature_columns"], version_dir / model_store.ONNX_FILE)
     return {"file": path.name, "runtime": f"onnxruntime {package_version('onnxruntime')}"}
 
 

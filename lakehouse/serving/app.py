@@ -32,7 +32,7 @@ from starlette.routing import Route
 from lakehouse.ml import model_store
 from lakehouse.servers.daemons import LOOPBACK, exposure_warning
 from lakehouse.serving.feature_store import FeatureSnapshot
-from lakehouse.serving.online_model import ONNX_FILE, InvalidFlight, OnlineModel
+from lakehouse.serving.online_model import InvalidFlight, OnlineModel
 
 MAX_BATCH = 1000
 RELOAD_SECONDS = 5.0
@@ -207,7 +207,7 @@ def reloaded(current: Served, model_version: str | None, with_flights: bool) -> 
     stale = features is not None and features.delta_version != latest_delta_version(table_location(features.table))
     if newest == current.model.version and not stale:
         return current
-    if not (model_store.models_dir() / newest / ONNX_FILE).exists():
+    if not (model_store.models_dir() / newest / model_store.ONNX_FILE).exists():
         return current  # training saves the ONNX graph last: not ready yet
     return load(newest, with_flights, None if stale else features)
 

@@ -17,8 +17,6 @@ from lakehouse.errors import ModelMissingError
 from lakehouse.ml import model_store
 from lakehouse.project import UNKNOWN_CATEGORY
 
-ONNX_FILE = "model.onnx"  # beside the Spark model in each version's folder
-PROBABILITY = "delay_probability"  # the graph's output
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # the trees read float32: anything larger has no meaning to them
 
 
@@ -43,10 +41,10 @@ class OnlineModel:
         """A version of the model store (default: the newest), from its model.onnx."""
         version_dir = model_store.chosen_version_dir(version)
         metadata = model_store.read_metadata(version_dir)
-        path = version_dir / ONNX_FILE
+        path = version_dir / model_store.ONNX_FILE
         if not path.exists():
             raise ModelMissingError(
-                f"model {version_dir.name} has no {ONNX_FILE}: run `lakehouse export-onnx --model-version"
+                f"model {version_dir.name} has no {model_store.ONNX_FILE}: run `lakehouse export-onnx --model-version"
                 f" {version_dir.name}` (models trained before the service existed), then serve again"
             )
         roles = metadata["feature_columns"]
@@ -87,7 +85,7 @@ class OnlineModel:
             inputs[name] = np.array(
                 [[math.nan if flight[name] is None else flight[name]] for flight in flights], dtype=np.float64
             )
-        (probability,) = self.session.run([PROBABILITY], inputs)
+        (probability,) = self.session.run([model_store.ONNX_PROBABILITY], inputs)
         return probability.astype(np.float64).tolist()
 
     def describe(self) -> dict:

@@ -26,7 +26,7 @@ from pyspark.ml.classification import GBTClassificationModel
 from pyspark.ml.feature import ImputerModel, OneHotEncoderModel, StringIndexerModel, VectorAssembler
 
 from lakehouse.errors import LakehouseError
-from lakehouse.serving.online_model import ONNX_FILE, PROBABILITY
+from lakehouse.ml import model_store
 
 
 class UnservableModel(LakehouseError):
@@ -96,7 +96,9 @@ def export(model: PipelineModel, roles: dict, path: Path) -> Path:
         nodes += xgboost_nodes(classifier, width)
         column = np.array(1, dtype=np.int64)  # the delayed class's of the two
     nodes.append(
-        helper.make_node("Gather", ["probabilities", constant("delayed_column", column)], [PROBABILITY], axis=1)
+        helper.make_node(
+            "Gather", ["probabilities", constant("delayed_column", column)], [model_store.ONNX_PROBABILITY], axis=1
+        )
     )
     inputs = [helper.make_tensor_value_info(name, TensorProto.STRING, [None, 1]) for name in roles["categorical"]]
     inputs += [helper.make_tensor_value_info(name, TensorProto.DOUBLE, [None, 1]) for name in numeric]
@@ -104,7 +106,7 @@ def export(model: PipelineModel, roles: dict, path: Path) -> Path:
         nodes,
         "flight_delay",
         inputs,
-        [helper.make_tensor_value_info(PROBABILITY, TensorProto.FLOAT, [None])],
+        [helper.make_tensor_value_info(model_store.ONNX_PROBABILITY, TensorProto.FLOAT, [None])],
         initializer=initializers,
     )
     onnx_model = helper.make_model(graph, opset_imports=OPSETS, producer_name="lakehouse")
@@ -120,7 +122,7 @@ def stages(model: PipelineModel) -> list:
     if len(found) != 5 or not all(isinstance(stage, kind) for stage, kind in zip(found, kinds, strict=False)):
         raise LakehouseError(
             f"the ONNX export knows ml/train.py's pipeline (Imputer, StringIndexer, OneHotEncoder, VectorAssembler,"
-            f" classifier), not {[type(stage).__name__ for stage in found]}: update lakehouse/serving/onnx_export.py"
+            f" classifier), not {[type(stage).__name__ for stage in found]}: update lakehouse/ml/onnx_export.py"
         )
     if found[1].getHandleInvalid() != "keep" or found[2].getHandleInvalid() != "keep":
         raise LakehouseError("the ONNX export expects handleInvalid='keep' on the StringIndexer and OneHotEncoder")
@@ -245,7 +247,6 @@ def main(argv: list[str] | None = None) -> Path:
     """`lakehouse export-onnx [--model-version vN]`: the ONNX graph of a saved model (default: the newest)."""
     import argparse
 
-    from lakehouse.ml import model_store
     from lakehouse.spark import get_spark
 
     parser = argparse.ArgumentParser(prog="lakehouse export-onnx", description=main.__doc__.split(": ", 1)[1])
@@ -253,6 +254,7 @@ def main(argv: list[str] | None = None) -> Path:
     args = parser.parse_args(argv)
     get_spark("export-onnx")
     model, metadata = model_store.load(args.model_version)
-    path = export(model, metadata["feature_columns"], model_store.models_dir() / metadata["model_version"] / ONNX_FILE)
+    version_dir = model_store.models_dir() / metadata["model_version"]
+    path = export(model, metadata["feature_columns"], version_dir / model_store.ONNX_FILE)
     print(f"model {metadata['model_version']} exported to {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return path
