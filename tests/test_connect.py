@@ -12,7 +12,8 @@ LAKEHOUSE = venv_command("lakehouse")
 
 
 @pytest.fixture(scope="module")
-def connect(default_project):
+def connect(default_project, local_fingerprint):
+    """The server, started once the local reference is taken: it takes the metastore from every local session."""
     with running("connect", default_project):
         yield default_project
 

@@ -50,7 +50,8 @@ def operations(project, table: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def thrift(default_project):
+def thrift(default_project, local_fingerprint):
+    """The server, started once the local reference is taken: it takes the metastore from every local session."""
     with running("thrift", default_project):
         yield default_project
 
