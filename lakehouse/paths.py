@@ -93,14 +93,18 @@ def scratch_dir() -> Path:
     return state_home() / "tmp"
 
 
+def servers_dir() -> Path:
+    return state_home() / "servers"
+
+
 def server_dir(name: str) -> Path:
     """A background server's pid file and log."""
-    return state_home() / "servers" / name
+    return servers_dir() / name
 
 
 def metastore_holder_file() -> Path:
     """Which server holds the embedded metastore while it runs (its pid, name, title and dbt target)."""
-    return state_home() / "servers" / "metastore_holder.json"
+    return servers_dir() / "metastore_holder.json"
 
 
 def model_dir() -> Path:

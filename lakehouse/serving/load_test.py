@@ -25,7 +25,7 @@ import psutil
 
 from lakehouse.bench.benchmark import tree_rss
 from lakehouse.errors import ServerError
-from lakehouse.paths import state_home
+from lakehouse.paths import bench_dir
 from lakehouse.servers.daemons import free_port
 from lakehouse.serving.app import LOOPBACK
 from lakehouse.serving.feature_store import FeatureSnapshot
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
         table, table_location(table), model.metadata["feature_columns"]["key"], model.fields
     )
     flights = [snapshot.flight(flight_id) for flight_id in snapshot.sample_ids(SAMPLE_FLIGHTS)]
-    out = state_home() / "bench" / "serve"
+    out = bench_dir() / "serve"
     out.mkdir(parents=True, exist_ok=True)
     results = {"model_version": model.version, "max_requests": args.requests, "max_seconds": args.seconds}
 
