@@ -63,7 +63,7 @@ def lakehouse_home(tmp_path_factory) -> Path:
     (home / "jars").symlink_to(jars, target_is_directory=True)
     os.environ[STATE_HOME_VARIABLE] = str(home)
     # The suite's child JVMs start and warm up on the JIT's first tier, cheaper for short runs on a slice
-    # (profiles.yml: January's full refresh, 31-39% less CPU). Not this process's own long-lived JVM (see
+    # (profiles.yml: January's full refresh, 30-40% less CPU). Not this process's own long-lived JVM (see
     # `spark`), nor the copy of the project at the default settings.
     os.environ[JAVA_OPTIONS_VARIABLE] = "-XX:TieredStopAtLevel=1"
     return home
