@@ -8,9 +8,9 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import MODELS_AND_SEEDS, SLICE_SPLIT, features_fingerprint, running, venv_command
+from tests.conftest import MODELS_AND_SEEDS, TRAINED_ARGS, features_fingerprint, running, venv_command
 
-TRAIN = [sys.executable, "ml/train.py", *SLICE_SPLIT]
+TRAIN = [sys.executable, "ml/train.py", *TRAINED_ARGS]
 
 
 def saved_test_metrics(project, version: int) -> dict[str, float]:
