@@ -174,7 +174,7 @@ def _alive_workers(webui: Endpoint) -> int:
     try:
         with urllib.request.urlopen(f"http://{webui}/json/", timeout=5) as response:
             return int(json.load(response).get("aliveworkers", 0))
-    except OSError:
+    except (OSError, ValueError):  # not up yet, or up with an empty page: CI once read "" from a just-started UI
         return 0
 
 
