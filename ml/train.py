@@ -128,11 +128,12 @@ def main(argv: list[str] | None = None) -> dict:
     progress("scoring the test period")
     scored_test = {model_store.model_label(tuned.estimator): evaluation.from_model(model.transform(data.test))}
     scored_test.update({name: baseline(data.test) for name, baseline in baselines.items()})
-    results = {name: evaluation.metrics(scored, tuned.threshold) for name, scored in scored_test.items()}
+    test_scores = {name: evaluation.scores(scored) for name, scored in scored_test.items()}
+    results = {name: evaluation.metrics(scores, tuned.threshold) for name, scores in test_scores.items()}
     print(evaluation.format_table(results, tuned.threshold))
 
     progress("saving the model, its plots and its MLflow run")
-    return training.save(spark, model, data, tuned, scored_test, results)
+    return training.save(spark, model, data, tuned, test_scores, results)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
-"""Scoring a delay model the same way for the model and its baselines: MLlib's evaluators for ROC AUC, PR AUC,
-log loss, precision and recall; the Brier score and the threshold sweep, which MLlib does not offer, in one
-aggregation each."""
+"""Scoring a delay model the same way for the model and its baselines: MLlib's evaluator for the areas under the
+ROC and precision-recall curves; log loss, the Brier score, precision and recall in one aggregation (the
+definitions of MLlib's MulticlassClassificationEvaluator, without a pass over the rows for each); the threshold
+sweep, which MLlib does not offer, in another."""
 
 import numpy as np
-from pyspark.ml.evaluation import BinaryClassificationEvaluator, MulticlassClassificationEvaluator
+from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -11,6 +12,8 @@ from pyspark.sql import functions as F
 P_DELAYED = "p_delayed"
 CANDIDATE_THRESHOLDS = [step / 100 for step in range(5, 96)]
 PROBABILITY_BINS = 10
+# Log loss clips the probability of the outcome to [EPSILON, 1 - EPSILON], as MLlib and scikit-learn do.
+EPSILON = 1e-15
 
 
 def probability_bins(labels: np.ndarray, p: np.ndarray) -> list[tuple[float, float, float]]:
@@ -65,24 +68,35 @@ def roc_auc(scored: DataFrame) -> float:
     return _binary().evaluate(scored, {_binary().metricName: "areaUnderROC"})
 
 
-def metrics(scored: DataFrame, threshold: float) -> dict[str, float]:
-    labelled = scored.withColumn("prediction", (F.col(P_DELAYED) >= threshold).cast("double")).cache()
-    binary = _binary()
-    multiclass = MulticlassClassificationEvaluator(metricLabel=1.0)
-    summary = labelled.agg(
-        F.avg((F.col(P_DELAYED) - F.col("label")) ** 2).alias("brier"), F.avg("label").alias("base_rate")
+def scores(scored: DataFrame) -> DataFrame:
+    """The delay probability and the label of scored rows, cached: what every metric, the calibration table and
+    the plots read, so that the rows are scored once and only two numbers a row are kept."""
+    return scored.select(F.col(P_DELAYED).cast("double").alias(P_DELAYED), F.col("label").cast("double")).cache()
+
+
+def metrics(rows: DataFrame, threshold: float) -> dict[str, float]:
+    p, delayed = F.col(P_DELAYED), F.col("label") == 1.0
+    p_of_outcome = F.least(F.greatest(F.when(delayed, p).otherwise(1 - p), F.lit(EPSILON)), F.lit(1 - EPSILON))
+    predicted = p >= threshold
+    totals = rows.agg(
+        F.avg(-F.log(p_of_outcome)).alias("log_loss"),
+        F.avg((p - F.col("label")) ** 2).alias("brier"),
+        F.avg("label").alias("base_rate"),
+        F.sum((predicted & delayed).cast("long")).alias("true_positives"),
+        F.sum(predicted.cast("long")).alias("predicted"),
+        F.sum(delayed.cast("long")).alias("delayed"),
     ).first()
-    result = {
-        "roc_auc": binary.evaluate(labelled, {binary.metricName: "areaUnderROC"}),
-        "pr_auc": binary.evaluate(labelled, {binary.metricName: "areaUnderPR"}),
-        "log_loss": multiclass.evaluate(labelled, {multiclass.metricName: "logLoss"}),
-        "brier": summary["brier"],
-        "base_rate": summary["base_rate"],
-        "precision": multiclass.evaluate(labelled, {multiclass.metricName: "precisionByLabel"}),
-        "recall": multiclass.evaluate(labelled, {multiclass.metricName: "recallByLabel"}),
+    binary = _binary()
+    return {
+        "roc_auc": binary.evaluate(rows, {binary.metricName: "areaUnderROC"}),
+        "pr_auc": binary.evaluate(rows, {binary.metricName: "areaUnderPR"}),
+        "log_loss": totals["log_loss"],
+        "brier": totals["brier"],
+        "base_rate": totals["base_rate"],
+        # As MLlib's precisionByLabel and recallByLabel: 0 when no flight is predicted delayed, or none is.
+        "precision": totals["true_positives"] / totals["predicted"] if totals["predicted"] else 0.0,
+        "recall": totals["true_positives"] / totals["delayed"] if totals["delayed"] else 0.0,
     }
-    labelled.unpersist()
-    return result
 
 
 def format_table(rows: dict[str, dict[str, float]], threshold: float) -> str:

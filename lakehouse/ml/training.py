@@ -163,13 +163,15 @@ def tune(
     tune on flights that left before some of those they learned from; here training always precedes tuning.
     """
     fitted, rows = prepared(preparation, data.train)
-    best = None
+    best, evaluated = None, []
     for estimator, (classifier, grid) in candidates.items():
         for params in grid:
             started = time.monotonic()
             model = classifier.fit(rows, params)
             seconds = time.monotonic() - started
-            scored = evaluation.from_model(with_preparation(fitted, model).transform(data.validation))
+            predictions = with_preparation(fitted, model).transform(data.validation)
+            scored = evaluation.scores(evaluation.from_model(predictions))
+            evaluated.append(scored)
             auc = evaluation.roc_auc(scored)
             point = ", ".join(f"{param.name}={value}" for param, value in params.items())
             progress(f"  {estimator}, {point}: validation ROC AUC {auc:.4f} (fitted in {seconds:.0f} s)")
@@ -179,7 +181,10 @@ def tune(
     auc, estimator, classifier, params, scored = best
     seed = next(classifier.getParam(name) for name in ("seed", "random_state") if classifier.hasParam(name))
     by_name = {**{param.name: value for param, value in params.items()}, seed.name: classifier.getOrDefault(seed)}
-    return Tuned(estimator, classifier, params, by_name, auc, evaluation.best_threshold(scored))
+    threshold = evaluation.best_threshold(scored)
+    for candidate in evaluated:
+        candidate.unpersist()
+    return Tuned(estimator, classifier, params, by_name, auc, threshold)
 
 
 def refit(
@@ -212,10 +217,10 @@ def refit(
     return model, baselines
 
 
-def readable_importances(model: PipelineModel, scored: DataFrame) -> dict[str, float]:
+def readable_importances(model: PipelineModel, rows: DataFrame) -> dict[str, float]:
     """The trees' importances, as shares of their total, keyed by 'carrier_code = UA' rather than vector slots:
     MLlib's (featureImportances) or XGBoost's (the total gain of each feature's splits)."""
-    attributes = scored.schema["features"].metadata["ml_attr"]["attrs"]
+    attributes = model.transform(rows).schema["features"].metadata["ml_attr"]["attrs"]  # the plan's, no job run
     names = {attr["idx"]: attr["name"].replace("_is_", " = ") for group in attributes.values() for attr in group}
     classifier = model.stages[-1]
     if hasattr(classifier, "featureImportances"):
@@ -228,14 +233,15 @@ def readable_importances(model: PipelineModel, scored: DataFrame) -> dict[str, f
 
 
 def save(
-    spark: SparkSession, model: PipelineModel, data: TrainingData, tuned: Tuned, scored_test: dict, results: dict
+    spark: SparkSession, model: PipelineModel, data: TrainingData, tuned: Tuned, test_scores: dict, results: dict
 ) -> dict:
-    """The model, its metadata and its plots in the model store, and its MLflow run; returns the metadata."""
+    """The model, its metadata and its plots in the model store, and its MLflow run; returns the metadata.
+    test_scores: each model's and baseline's evaluation.scores() on the test period, the model's first."""
     version_dir = model_store.next_version_dir()
     plots_dir = version_dir / "plots"
     plots_dir.mkdir(parents=True)
-    importances = readable_importances(model, scored_test[model_store.model_label(tuned.estimator)])
-    plot_paths = plots.curves_and_calibration(scored_test, plots_dir) + [
+    importances = readable_importances(model, data.test)
+    plot_paths = plots.curves_and_calibration(test_scores, plots_dir) + [
         plots.feature_importances(importances, plots_dir)
     ]
     metadata = {
@@ -258,7 +264,7 @@ def save(
         "versions": {"spark": spark.version, "delta-spark": package_version("delta-spark")},
     }
     metadata["calibration_by_decile"] = evaluation.calibration_by_decile(
-        scored_test[model_store.model_label(tuned.estimator)]
+        test_scores[model_store.model_label(tuned.estimator)]
     )
     metadata["online"] = online_export(model, metadata, version_dir)
     card = model_card.write(metadata, version_dir)
