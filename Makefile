@@ -91,7 +91,7 @@ browser:
 		echo "note: $(CHROMIUM) not found: the docs browser test will skip (as root, \`make browser\` installs it)"; \
 	fi
 
-# The README's pictures, from the full year (`make run` first): the lineage graph of the generated docs and the
+# The pictures in docs/, from the full year (`make run` first): the lineage graph of the generated docs and the
 # ROC curve of a fresh training run (about 7 minutes on 2 cores; TRAIN_ARGS=--quick fits one small grid point).
 IMAGES := docs/images
 TRAIN_ARGS ?=

@@ -3,7 +3,7 @@ Chromium, driven by Playwright, opening a model's lineage graph, reading which n
 screenshot. Playwright never downloads a browser of its own here: it is pointed at /usr/bin/chromium.
 
 `python -m lakehouse.docs_site` screenshots the lineage of `flight_features` from the docs in `target/` (run
-`dbt docs generate` first); `make docs-images` uses it for the README.
+`dbt docs generate` first); `make docs-images` uses it for the pictures in docs/.
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """The kill campaign's pieces on real processes: a load killed between its bronze and its quarantine commit is
 refused by the build and completed by the next load, with every table as a clean run leaves it. The whole campaign
-(`lakehouse chaos`, about an hour) is not part of the suite; its figures are in the README."""
+(`lakehouse chaos`, about an hour) is not part of the suite; its figures are in docs/faults.md."""
 
 import subprocess
 
