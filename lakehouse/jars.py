@@ -55,9 +55,32 @@ PROVIDED_BY_SPARK = [
 
 
 def fetch_delta_jars() -> list[Path]:
-    """Resolve the Delta jars with Spark's Ivy into the state folder; a no-op when they are there."""
+    """Resolve the Delta jars with Spark's Ivy into the state folder; a no-op when they are there. Ivy's page of
+    output (every module, every download, every repository it could not reach) goes to a log, not the terminal."""
     if delta_jar_present():
         return sorted(jar_dir().glob("*.jar"))
+    log = ivy_dir() / "resolve.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    print(f"fetching {DELTA_PACKAGE} from Maven Central (Ivy's output: {log})", flush=True)
+    with log.open("w") as output:
+        command = [sys.executable, "-m", "lakehouse.jars", "--resolve"]
+        subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, text=True)
+    resolved = sorted((ivy_dir() / "jars").glob("*.jar"))
+    if not any(jar.name.startswith("io.delta_delta-spark_") for jar in resolved):
+        raise DeltaJarsMissingError(
+            f"Ivy did not resolve {DELTA_PACKAGE} (its output: {log}): check access to Maven Central and rerun"
+        )
+    staging = jar_dir().with_name("jars.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for jar in resolved:
+        shutil.copy2(jar, staging / jar.name)
+    staging.replace(jar_dir())
+    return sorted(jar_dir().glob("*.jar"))
+
+
+def resolve() -> None:
+    """(child process) A session that resolves DELTA_PACKAGE into the Ivy folder, and stops."""
     spark = (
         SparkSession.builder.master("local[1]")
         .appName("lakehouse-fetch-jars")
@@ -68,16 +91,6 @@ def fetch_delta_jars() -> list[Path]:
         .getOrCreate()
     )
     spark.stop()
-    resolved = sorted((ivy_dir() / "jars").glob("*.jar"))
-    if not any(jar.name.startswith("io.delta_delta-spark_") for jar in resolved):
-        raise DeltaJarsMissingError(f"Ivy did not resolve {DELTA_PACKAGE}: check access to Maven Central and rerun")
-    staging = jar_dir().with_name("jars.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for jar in resolved:
-        shutil.copy2(jar, staging / jar.name)
-    staging.replace(jar_dir())
-    return sorted(jar_dir().glob("*.jar"))
 
 
 SHARED_ARCHIVE = re.compile(r"-XX:SharedArchiveFile=(\S+)")
@@ -159,7 +172,11 @@ def warm_up(loaded: Path, class_path: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="lakehouse jars", description=__doc__.splitlines()[0])
     parser.add_argument("--warm-up", nargs=2, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--resolve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.resolve:
+        resolve()
+        return
     if args.warm_up:
         warm_up(*args.warm_up)
         return
