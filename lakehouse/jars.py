@@ -64,7 +64,7 @@ def fetch_delta_jars() -> list[Path]:
     print(f"fetching {DELTA_PACKAGE} from Maven Central (Ivy's output: {log})", flush=True)
     with log.open("w") as output:
         command = [sys.executable, "-m", "lakehouse.jars", "--resolve"]
-        subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, text=True)
+        subprocess.run(command, stdout=output, stderr=subprocess.STDOUT)
     resolved = sorted((ivy_dir() / "jars").glob("*.jar"))
     if not any(jar.name.startswith("io.delta_delta-spark_") for jar in resolved):
         raise DeltaJarsMissingError(

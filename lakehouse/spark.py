@@ -187,7 +187,8 @@ def start_session(conf: dict[str, str], app_name: str, metastore: bool) -> Spark
             ensure_metastore_free()
         # The address the driver binds, for Spark's own lookups too: unset, each JVM warns in two lines that this
         # machine's name resolves to a loopback address.
-        os.environ.setdefault("SPARK_LOCAL_IP", conf["spark.driver.bindAddress"])
+        if address := conf.get("spark.driver.bindAddress"):
+            os.environ.setdefault("SPARK_LOCAL_IP", address)
     state_home().mkdir(parents=True, exist_ok=True)
     # A Connect server has its catalog from the start; asking again only makes the client warn.
     builder = SparkSession.builder if is_remote(conf) or not metastore else SparkSession.builder.enableHiveSupport()

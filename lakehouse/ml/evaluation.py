@@ -71,7 +71,8 @@ def roc_auc(scored: DataFrame) -> float:
 def scores(scored: DataFrame) -> DataFrame:
     """The delay probability and the label of scored rows, cached: what every metric, the calibration table and
     the plots read, so that the rows are scored once and only two numbers a row are kept."""
-    return scored.select(F.col(P_DELAYED).cast("double").alias(P_DELAYED), F.col("label").cast("double")).cache()
+    columns = [F.col(name).cast("double").alias(name) for name in (P_DELAYED, "label")]
+    return scored.select(*columns).cache()
 
 
 def metrics(rows: DataFrame, threshold: float) -> dict[str, float]:
