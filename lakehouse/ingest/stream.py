@@ -16,11 +16,16 @@ not committed. The job runs without the metastore, writing the tables by path wh
 (`<warehouse>/<schema>.db/<table>`), so `dbt build` can run beside it; it creates a missing table with the DDL
 dbt would use.
 
-    lakehouse stream [--available-now] [--max-files-per-trigger N]
+    lakehouse stream [--available-now] [--max-files-per-trigger N] [--build]
 
 `--available-now` processes what is in the landing folder and exits (for CI and cron); without it the job runs
 until stopped, and SIGINT or SIGTERM stop it between micro-batches. One line per micro-batch says what landed,
 how fast, how far behind the newest landing file it is, and the latency from landing to readable in Delta.
+
+`--build` is the warm path: this process also runs `dbt build` (lakehouse/ingest/warm_build.py) whenever
+micro-batches have landed since the last build began, on its own Spark session and with the project parsed once,
+and says per build how long it took and how long the events it took waited from landing to flight_features. It
+then holds the metastore, as a `dbt build` does, so no other dbt run can work beside it.
 """
 
 import argparse
@@ -42,6 +47,7 @@ from lakehouse import faults
 from lakehouse.errors import LakehouseError
 from lakehouse.ingest.bronze_tables import EVENT_QUARANTINE_TABLE, EVENT_TABLES, KINDS, BronzeTable, bronze_table
 from lakehouse.ingest.events import ENVELOPE, EVENT_TYPES, INSTANT_PATTERN
+from lakehouse.ingest.warm_build import BuildReport, WarmBuild
 from lakehouse.locks import sole_writer
 from lakehouse.paths import events_landing_dir, stream_dir
 from lakehouse.project import project_var
@@ -104,6 +110,19 @@ class EventSink:
             for kind, table in self.tables.items()
         }
         self.totals = {"lines": 0, "landed": 0, "duplicates": 0, "quarantined": 0}
+        self.unbuilt: list[tuple[float, int]] = []  # (landed at, lines) per file committed since the last build
+        self.unbuilt_lock = threading.Lock()
+
+    def take_unbuilt(self) -> list[tuple[float, int]]:
+        """The files committed since this was last asked, for a build about to begin."""
+        with self.unbuilt_lock:
+            taken, self.unbuilt = self.unbuilt, []
+        return taken
+
+    def give_back_unbuilt(self, files: list[tuple[float, int]]) -> None:
+        """Files a failed build did not take: the next build takes them (they are in bronze)."""
+        with self.unbuilt_lock:
+            self.unbuilt = files + self.unbuilt
 
     def _event_schema(self) -> StructType:
         """Every field an event can carry: the envelope and each kind's payload, with their bronze types."""
@@ -276,6 +295,8 @@ class EventSink:
         self.totals["landed"] += sum(landed.values())
         self.totals["duplicates"] += duplicates
         self.totals["quarantined"] += report.quarantined
+        with self.unbuilt_lock:
+            self.unbuilt += [(row["_landed_at"].timestamp(), row["lines"]) for row in files]
 
 
 class StopRequest:
@@ -287,9 +308,12 @@ class StopRequest:
             signal.signal(signum, lambda *_: self.event.set())
 
 
-def run_until_stopped(query, stop: StopRequest, grace_seconds: float = 120.0) -> None:
+def run_until_stopped(query, stop: StopRequest, between=None, grace_seconds: float = 120.0) -> None:
+    """Wait for the query to end or a stop; `between()`, when given, runs every half second meanwhile."""
     while query.isActive and not stop.event.is_set():
         query.awaitTermination(0.5)
+        if between is not None:
+            between()
     if query.isActive:
         deadline = time.monotonic() + grace_seconds
         while query.status["isTriggerActive"] and time.monotonic() < deadline:
@@ -305,6 +329,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-files-per-trigger", type=int, default=100, help="landing files per micro-batch")
     parser.add_argument("--landing-dir", type=Path, help="where the feed lands (default: the state folder's)")
     parser.add_argument("--raw-schema", help="the bronze schema to write (default: dbt's, var raw_schema)")
+    parser.add_argument(
+        "--build", action="store_true", help="also run dbt build in this process whenever events have landed"
+    )
     args = parser.parse_args(argv)
     if args.max_files_per_trigger < 1:
         raise LakehouseError("--max-files-per-trigger must be at least 1")
@@ -326,7 +353,10 @@ def run_stream(args: argparse.Namespace, raw_schema: str, home: Path) -> None:
     landing = args.landing_dir or events_landing_dir()
     landing.mkdir(parents=True, exist_ok=True)
     checkpoint = home / "checkpoint"
-    spark = get_spark("lakehouse-stream", metastore=False)
+    # With --build, dbt takes over this session (dbt-spark's getOrCreate): the stream's settings below go to a
+    # session of its own, which shares the JVM and the catalog but not the SQL settings.
+    session = get_spark("lakehouse-stream", metastore=args.build)
+    spark = session.newSession() if args.build else session
     stop = StopRequest()  # after the SparkContext, whose own SIGINT handler cancels every job mid-batch
     # A micro-batch is thousands of lines, not the millions the shared setting is sized for: a shuffle into 64
     # partitions doubles the time of its dedup.
@@ -347,13 +377,51 @@ def run_stream(args: argparse.Namespace, raw_schema: str, home: Path) -> None:
     writer = writer.trigger(availableNow=True) if args.available_now else writer.trigger(processingTime="1 second")
     tables = ", ".join(table.relation for table in [*sink.tables.values(), sink.quarantine])
     print(f"stream: {landing} -> {tables} (checkpoint {checkpoint}); Ctrl-C stops it", flush=True)
-    run_until_stopped(writer.start(), stop)
+    builder = Builder(sink, raw_schema, home / "builds.jsonl") if args.build else None
+    run_until_stopped(writer.start(), stop, between=builder)
+    if builder is not None and not stop.event.is_set():
+        builder()  # what the last micro-batches landed
     totals = sink.totals
     print(
         f"stream stopped: {totals['lines']:,} lines -> {totals['landed']:,} events landed,"
         f" {totals['duplicates']:,} duplicates dropped, {totals['quarantined']:,} quarantined",
         flush=True,
     )
+    if builder is not None and builder.last is not None and not builder.last.succeeded:
+        raise LakehouseError(
+            f"the last build failed ({', '.join(builder.last.failed) or 'see dbt above'}): fix it and run `dbt build`"
+        )
+
+
+class Builder:
+    """--build: a warm `dbt build` whenever micro-batches have committed since the last one began."""
+
+    def __init__(self, sink: EventSink, raw_schema: str, metrics: Path):
+        dbt_vars = None if raw_schema == project_var("raw_schema") else json.dumps({"raw_schema": raw_schema})
+        self.sink, self.metrics, self.build = sink, metrics, WarmBuild(dbt_vars)
+        self.last: BuildReport | None = None
+
+    def __call__(self) -> None:
+        files = self.sink.take_unbuilt()
+        if not files:
+            return
+        report = self.build()
+        done = time.time()
+        if report.succeeded:
+            report.latencies = [(done - landed_at, lines) for landed_at, lines in files]
+        else:
+            self.sink.give_back_unbuilt(files)
+        self.last = report
+        outcome = "ok" if report.succeeded else f"FAILED: {', '.join(report.failed) or 'see dbt above'}"
+        waited = (
+            f"; landing to flight_features p50 {percentile(report.latencies, 0.5):.1f} s,"
+            f" p99 {percentile(report.latencies, 0.99):.1f} s over {len(files):,} files"
+            if report.succeeded
+            else ""
+        )
+        print(f"build {report.number}: {report.nodes} nodes in {report.seconds:.1f} s, {outcome}{waited}", flush=True)
+        with self.metrics.open("a") as metrics:
+            metrics.write(json.dumps({**report.__dict__, "done_at": done}) + "\n")
 
 
 if __name__ == "__main__":
