@@ -1,17 +1,21 @@
 """`lakehouse bench-stream`: what the feed costs, end to end, in state folders of its own under the bench folder.
 
-    lakehouse bench-stream [--copies 30] [--speed 3600] [--latency-days 2] [--throughput-days 31]
+    lakehouse bench-stream [--copies 30] [--speed 3600] [--latency-days 2] [--throughput-days 31] [--warm-days 6]
 
 1. Latency: `lakehouse stream` runs while `lakehouse replay` delivers `--latency-days` of June at `--speed`
    simulated seconds per second; from each landing file's arrival to its rows being readable in Delta, per line
    (the stream's own metrics, stream/<schema>/metrics.jsonl), p50 and p99, at the event rate the replay kept.
 2. Throughput: `--throughput-days` of January replayed at once, then `lakehouse stream --available-now`: lines
    per second from the first micro-batch's start to the last one's commit.
-3. The year through the stream: every day but 31 December streamed and built, then 31 December streamed and
+3. The warm path: `lakehouse stream --build` on a week's backlog (its first build is the whole project), then
+   `--warm-days` of June replayed at `--speed`: from each landing file's arrival to its flights being in
+   flight_features, per line (the stream's build records, stream/<schema>/builds.jsonl), p50 and p99, and
+   how long a build takes.
+4. The year through the stream: every day but 31 December streamed and built, then 31 December streamed and
    `dbt build` again (incremental: what arrived), then `dbt build` with nothing new, then `dbt build
    --full-refresh`; and flight_features' fingerprint (`lakehouse summary --checksums`) against the batch path's
    (`lakehouse ingest`, `dbt build`) in a second state folder.
-4. With --copies K, in a folder of its own: `lakehouse ingest`, `lakehouse scale --copies K`, `dbt build --vars
+5. With --copies K, in a folder of its own: `lakehouse ingest`, `lakehouse scale --copies K`, `dbt build --vars
    '{copies: K}'`, one new day past the K copies streamed into raw_x<K> (`lakehouse replay --as-copy K`), `dbt
    build` again, and `dbt build --full-refresh`.
 
@@ -41,7 +45,8 @@ from lakehouse.paths import PROJECT_ROOT, STATE_HOME_VARIABLE, bench_dir, jar_di
 from lakehouse.project import project_var
 
 YEAR_END = date(2013, 12, 31)
-PARTS = ("latency", "throughput", "year")
+PARTS = ("latency", "throughput", "warm", "year")
+LIVE_START = date(2013, 6, 3)
 UNLIMITED = float("inf")
 
 
@@ -103,7 +108,7 @@ class Home:
 def latency(home: Home, speed: float, days: int) -> dict:
     """Lines from landing to readable while the stream keeps up with a replay at `speed`."""
     landing, schema = home.path / "landing" / "latency", "raw_latency"
-    start = date(2013, 6, 3)
+    start = LIVE_START
     stream_log = home.log("latency_stream")
     stream_log.parent.mkdir(parents=True, exist_ok=True)
     argv = [str(Path(sys.executable).with_name("lakehouse")), "stream", "--raw-schema", schema]
@@ -138,6 +143,57 @@ def latency(home: Home, speed: float, days: int) -> dict:
         "p50_seconds": round(percentile(per_line, 0.5), 2),
         "p99_seconds": round(percentile(per_line, 0.99), 2),
         "micro_batches": len(home.metrics(schema)),
+    }
+
+
+def warm(home: Home, speed: float, days: int) -> dict:
+    """Lines from landing to built into flight_features while `lakehouse stream --build` keeps up with a replay."""
+    backlog_start = LIVE_START - timedelta(days=7)
+    backlog = ("--start", str(backlog_start), "--end", str(LIVE_START), "--file-minutes", "1440")
+    home.lakehouse("warm_backlog_replay", "replay", *backlog)
+    builds_file = home.path / "stream" / project_var("raw_schema") / "builds.jsonl"
+
+    def builds() -> list[dict]:
+        return [json.loads(line) for line in builds_file.read_text().splitlines()] if builds_file.exists() else []
+
+    stream_log = home.log("warm_stream")
+    stream_log.parent.mkdir(parents=True, exist_ok=True)
+    dbt_paths = {"DBT_TARGET_PATH": str(home.path / "target"), "DBT_LOG_PATH": str(home.path / "logs" / "dbt")}
+    argv = [str(Path(sys.executable).with_name("lakehouse")), "stream", "--build"]
+    with stream_log.open("w") as output:
+        stream = subprocess.Popen(argv, cwd=PROJECT_ROOT, env={**home.env, **dbt_paths}, stdout=output, stderr=output)
+        try:
+            deadline = time.monotonic() + 900
+            while not builds():  # the first build: the whole project, on the backlog
+                if stream.poll() is not None or time.monotonic() > deadline:
+                    raise LakehouseError(f"the stream's first build did not finish (log: {stream_log})")
+                time.sleep(1)
+            replayed = home.lakehouse(
+                "warm_replay",
+                *("replay", "--start", str(LIVE_START), "--end", str(LIVE_START + timedelta(days=days))),
+                *("--speed", str(speed), "--file-minutes", "15"),
+            )
+            lines = int(re.search(r"as ([\d,]+) lines", home.output("warm_replay")).group(1).replace(",", ""))
+            deadline = time.monotonic() + 600
+            while sum(count for build in builds()[1:] for _, count in build["latencies"]) < lines:
+                if stream.poll() is not None or time.monotonic() > deadline:
+                    raise LakehouseError(f"the warm builds did not take every replayed line (log: {stream_log})")
+                time.sleep(1)
+        finally:
+            stream.send_signal(signal.SIGTERM)
+            stream.wait(timeout=300)
+    live = builds()[1:]
+    per_line = [(seconds, count) for build in live for seconds, count in build["latencies"]]
+    return {
+        "days": days,
+        "speed": speed,
+        "lines": lines,
+        "lines_per_second": round(lines / replayed.wall_seconds, 1),
+        "p50_seconds": round(percentile(per_line, 0.5), 1),
+        "p99_seconds": round(percentile(per_line, 0.99), 1),
+        "builds": len(live),
+        "build_p50_seconds": round(percentile([(build["seconds"], 1) for build in live], 0.5), 1),
+        "build_nodes": live[-1]["nodes"],
     }
 
 
@@ -207,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--speed", type=float, default=3600.0, help="the latency run's simulated seconds per second")
     parser.add_argument("--latency-days", type=int, default=2)
     parser.add_argument("--throughput-days", type=int, default=31)
+    parser.add_argument("--warm-days", type=int, default=6, help="the warm path's days replayed at --speed")
     parser.add_argument("--copies", type=int, help="also one new day past K copies of the year")
     parser.add_argument(
         "--parts", nargs="*", choices=PARTS, default=list(PARTS), help="run only these parts (none: only --copies)"
@@ -225,6 +282,9 @@ def main(argv: list[str] | None = None) -> None:
     if "throughput" in args.parts:
         print("throughput", flush=True)
         keep("throughput", throughput(Home("throughput"), args.throughput_days))
+    if "warm" in args.parts:
+        print("warm path", flush=True)
+        keep("warm", warm(Home("warm"), args.speed, args.warm_days))
     if "year" in args.parts:
         print("the year", flush=True)
         timings, fingerprints = year(Home("streamed"), Home("batch"))
@@ -248,6 +308,13 @@ def report(results: dict) -> str:
     if "throughput" in results:
         found = results["throughput"]
         lines.append(f"throughput: {found['lines_per_second']:,} lines/s over {found['lines']:,} lines")
+    if "warm" in results:
+        found = results["warm"]
+        lines.append(
+            f"warm path at {found['lines_per_second']} lines/s: p50 {found['p50_seconds']} s,"
+            f" p99 {found['p99_seconds']} s from landing to flight_features ({found['builds']} builds of"
+            f" {found['build_nodes']} nodes, {found['build_p50_seconds']} s each at the median)"
+        )
     for steps in [results[key] for key in results if key == "timings" or re.fullmatch(r"x\d+", key)]:
         by_step = {timing["step"]: timing for timing in steps}
         full = next((timing for step, timing in by_step.items() if step.endswith("full_refresh_build")), None)
