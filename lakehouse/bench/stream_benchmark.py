@@ -1,14 +1,16 @@
 """`lakehouse bench-stream`: what the feed costs, end to end, in state folders of its own under the bench folder.
 
-    lakehouse bench-stream [--copies 30] [--speed 3600] [--latency-days 2] [--throughput-days 31] [--warm-days 6]
+    lakehouse bench-stream [--copies 30] [--speed 3600] [--latency-days 2] [--throughput-days 31]
+        [--warm-days 6] [--warm-backlog-days 153]
 
 1. Latency: `lakehouse stream` runs while `lakehouse replay` delivers `--latency-days` of June at `--speed`
    simulated seconds per second; from each landing file's arrival to its rows being readable in Delta, per line
    (the stream's own metrics, stream/<schema>/metrics.jsonl), p50 and p99, at the event rate the replay kept.
 2. Throughput: `--throughput-days` of January replayed at once, then `lakehouse stream --available-now`: lines
    per second from the first micro-batch's start to the last one's commit.
-3. The warm path: `lakehouse stream --build` on a week's backlog (its first build is the whole project), then
-   `--warm-days` of June replayed at `--speed`: from each landing file's arrival to its flights being in
+3. The warm path: `lakehouse stream --build` on a backlog of the year's days before June
+   (`--warm-backlog-days` of them; its first build is the whole project), then `--warm-days` of June replayed at
+   `--speed`: from each landing file's arrival to its flights being in
    flight_features, per line (the stream's build records, stream/<schema>/builds.jsonl), p50 and p99, and
    how long a build takes.
 4. The year through the stream: every day but 31 December streamed and built, then 31 December streamed and
@@ -146,9 +148,9 @@ def latency(home: Home, speed: float, days: int) -> dict:
     }
 
 
-def warm(home: Home, speed: float, days: int) -> dict:
+def warm(home: Home, speed: float, days: int, backlog_days: int) -> dict:
     """Lines from landing to built into flight_features while `lakehouse stream --build` keeps up with a replay."""
-    backlog_start = LIVE_START - timedelta(days=7)
+    backlog_start = LIVE_START - timedelta(days=backlog_days)
     backlog = ("--start", str(backlog_start), "--end", str(LIVE_START), "--file-minutes", "1440")
     home.lakehouse("warm_backlog_replay", "replay", *backlog)
     builds_file = home.path / "stream" / project_var("raw_schema") / "builds.jsonl"
@@ -186,6 +188,7 @@ def warm(home: Home, speed: float, days: int) -> dict:
     per_line = [(seconds, count) for build in live for seconds, count in build["latencies"]]
     return {
         "days": days,
+        "backlog_days": backlog_days,
         "speed": speed,
         "lines": lines,
         "lines_per_second": round(lines / replayed.wall_seconds, 1),
@@ -264,6 +267,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-days", type=int, default=2)
     parser.add_argument("--throughput-days", type=int, default=31)
     parser.add_argument("--warm-days", type=int, default=6, help="the warm path's days replayed at --speed")
+    parser.add_argument(
+        "--warm-backlog-days", type=int, default=153, help="the warm path's days before, at once (153: from 1 January)"
+    )
     parser.add_argument("--copies", type=int, help="also one new day past K copies of the year")
     parser.add_argument(
         "--parts", nargs="*", choices=PARTS, default=list(PARTS), help="run only these parts (none: only --copies)"
@@ -284,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
         keep("throughput", throughput(Home("throughput"), args.throughput_days))
     if "warm" in args.parts:
         print("warm path", flush=True)
-        keep("warm", warm(Home("warm"), args.speed, args.warm_days))
+        keep("warm", warm(Home("warm"), args.speed, args.warm_days, args.warm_backlog_days))
     if "year" in args.parts:
         print("the year", flush=True)
         timings, fingerprints = year(Home("streamed"), Home("batch"))
@@ -311,9 +317,10 @@ def report(results: dict) -> str:
     if "warm" in results:
         found = results["warm"]
         lines.append(
-            f"warm path at {found['lines_per_second']} lines/s: p50 {found['p50_seconds']} s,"
-            f" p99 {found['p99_seconds']} s from landing to flight_features ({found['builds']} builds of"
-            f" {found['build_nodes']} nodes, {found['build_p50_seconds']} s each at the median)"
+            f"warm path after {found['backlog_days']} days, at {found['lines_per_second']} lines/s:"
+            f" p50 {found['p50_seconds']} s, p99 {found['p99_seconds']} s from landing to flight_features"
+            f" ({found['builds']} builds of {found['build_nodes']} nodes, {found['build_p50_seconds']} s each at the"
+            " median)"
         )
     for steps in [results[key] for key in results if key == "timings" or re.fullmatch(r"x\d+", key)]:
         by_step = {timing["step"]: timing for timing in steps}
