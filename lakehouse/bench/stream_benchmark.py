@@ -35,6 +35,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -107,36 +108,47 @@ class Home:
         raise LakehouseError(f"`lakehouse summary` lists no {relation} (log: {self.log(name)})")
 
 
-def latency(home: Home, speed: float, days: int) -> dict:
-    """Lines from landing to readable while the stream keeps up with a replay at `speed`."""
-    landing, schema = home.path / "landing" / "latency", "raw_latency"
-    start = LIVE_START
-    stream_log = home.log("latency_stream")
-    stream_log.parent.mkdir(parents=True, exist_ok=True)
-    argv = [str(Path(sys.executable).with_name("lakehouse")), "stream", "--raw-schema", schema]
-    with stream_log.open("w") as output:
-        stream = subprocess.Popen(
-            [*argv, "--landing-dir", str(landing)], cwd=PROJECT_ROOT, env=home.env, stdout=output, stderr=output
-        )
+@contextmanager
+def running_stream(home: Home, name: str, *args: str, env: dict[str, str] | None = None):
+    """`lakehouse stream ARGS` in the background, its output in the log `name`; SIGTERM on the way out."""
+    log = home.log(name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    argv = [str(Path(sys.executable).with_name("lakehouse")), "stream", *args]
+    with log.open("w") as output:
+        stream = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env or home.env, stdout=output, stderr=output)
         try:
-            while "stream:" not in stream_log.read_text():
-                if stream.poll() is not None:
-                    raise LakehouseError(f"the stream stopped before it started (log: {stream_log})")
-                time.sleep(0.5)
-            time.sleep(10)  # its first (empty) micro-batches: the JVM warm, as a stream that has been running
-            replayed = home.lakehouse(
-                "latency_replay",
-                *("replay", "--start", str(start), "--end", str(start + timedelta(days=days)), "--speed", str(speed)),
-                *("--file-minutes", "15", "--landing-dir", str(landing)),
-            )
-            lines = int(re.search(r"as ([\d,]+) lines", home.output("latency_replay")).group(1).replace(",", ""))
-            deadline = time.monotonic() + 300
-            while sum(batch["lines"] for batch in home.metrics(schema)) < lines and time.monotonic() < deadline:
-                time.sleep(1)
+            yield stream, log
         finally:
             stream.send_signal(signal.SIGTERM)
             stream.wait(timeout=300)
+
+
+def live_replay(home: Home, name: str, speed: float, days: int, *args: str) -> tuple[Timing, int]:
+    """`days` from LIVE_START replayed at `speed` in 15-minute files: its timing and the lines it delivered."""
+    span = ("--start", str(LIVE_START), "--end", str(LIVE_START + timedelta(days=days)))
+    replayed = home.lakehouse(name, "replay", *span, "--speed", str(speed), "--file-minutes", "15", *args)
+    return replayed, int(re.search(r"as ([\d,]+) lines", home.output(name)).group(1).replace(",", ""))
+
+
+def latency(home: Home, speed: float, days: int) -> dict:
+    """Lines from landing to readable while the stream keeps up with a replay at `speed`."""
+    landing, schema = home.path / "landing" / "latency", "raw_latency"
+    with running_stream(home, "latency_stream", "--raw-schema", schema, "--landing-dir", str(landing)) as (stream, log):
+        while "stream:" not in log.read_text():
+            if stream.poll() is not None:
+                raise LakehouseError(f"the stream stopped before it started (log: {log})")
+            time.sleep(0.5)
+        time.sleep(10)  # its first (empty) micro-batches: the JVM warm, as a stream that has been running
+        replayed, lines = live_replay(home, "latency_replay", speed, days, "--landing-dir", str(landing))
+        deadline = time.monotonic() + 300
+        while sum(batch["lines"] for batch in home.metrics(schema)) < lines and time.monotonic() < deadline:
+            time.sleep(1)
     per_line = [(seconds, count) for batch in home.metrics(schema) for seconds, count in batch["latencies"]]
+    return {**waited(days, speed, lines, replayed, per_line), "micro_batches": len(home.metrics(schema))}
+
+
+def waited(days: int, speed: float, lines: int, replayed: Timing, per_line: list[tuple[float, int]]) -> dict:
+    """What a live replay's lines waited, from landing to where they were measured."""
     return {
         "days": days,
         "speed": speed,
@@ -144,7 +156,6 @@ def latency(home: Home, speed: float, days: int) -> dict:
         "lines_per_second": round(lines / replayed.wall_seconds, 1),
         "p50_seconds": round(percentile(per_line, 0.5), 2),
         "p99_seconds": round(percentile(per_line, 0.99), 2),
-        "micro_batches": len(home.metrics(schema)),
     }
 
 
@@ -158,42 +169,24 @@ def warm(home: Home, speed: float, days: int, backlog_days: int) -> dict:
     def builds() -> list[dict]:
         return [json.loads(line) for line in builds_file.read_text().splitlines()] if builds_file.exists() else []
 
-    stream_log = home.log("warm_stream")
-    stream_log.parent.mkdir(parents=True, exist_ok=True)
     dbt_paths = {"DBT_TARGET_PATH": str(home.path / "target"), "DBT_LOG_PATH": str(home.path / "logs" / "dbt")}
-    argv = [str(Path(sys.executable).with_name("lakehouse")), "stream", "--build"]
-    with stream_log.open("w") as output:
-        stream = subprocess.Popen(argv, cwd=PROJECT_ROOT, env={**home.env, **dbt_paths}, stdout=output, stderr=output)
-        try:
-            deadline = time.monotonic() + 900
-            while not builds():  # the first build: the whole project, on the backlog
-                if stream.poll() is not None or time.monotonic() > deadline:
-                    raise LakehouseError(f"the stream's first build did not finish (log: {stream_log})")
-                time.sleep(1)
-            replayed = home.lakehouse(
-                "warm_replay",
-                *("replay", "--start", str(LIVE_START), "--end", str(LIVE_START + timedelta(days=days))),
-                *("--speed", str(speed), "--file-minutes", "15"),
-            )
-            lines = int(re.search(r"as ([\d,]+) lines", home.output("warm_replay")).group(1).replace(",", ""))
-            deadline = time.monotonic() + 600
-            while sum(count for build in builds()[1:] for _, count in build["latencies"]) < lines:
-                if stream.poll() is not None or time.monotonic() > deadline:
-                    raise LakehouseError(f"the warm builds did not take every replayed line (log: {stream_log})")
-                time.sleep(1)
-        finally:
-            stream.send_signal(signal.SIGTERM)
-            stream.wait(timeout=300)
+    with running_stream(home, "warm_stream", "--build", env={**home.env, **dbt_paths}) as (stream, log):
+        deadline = time.monotonic() + 900
+        while not builds():  # the first build: the whole project, on the backlog
+            if stream.poll() is not None or time.monotonic() > deadline:
+                raise LakehouseError(f"the stream's first build did not finish (log: {log})")
+            time.sleep(1)
+        replayed, lines = live_replay(home, "warm_replay", speed, days)
+        deadline = time.monotonic() + 600
+        while sum(count for build in builds()[1:] for _, count in build["latencies"]) < lines:
+            if stream.poll() is not None or time.monotonic() > deadline:
+                raise LakehouseError(f"the warm builds did not take every replayed line (log: {log})")
+            time.sleep(1)
     live = builds()[1:]
     per_line = [(seconds, count) for build in live for seconds, count in build["latencies"]]
     return {
-        "days": days,
+        **waited(days, speed, lines, replayed, per_line),
         "backlog_days": backlog_days,
-        "speed": speed,
-        "lines": lines,
-        "lines_per_second": round(lines / replayed.wall_seconds, 1),
-        "p50_seconds": round(percentile(per_line, 0.5), 1),
-        "p99_seconds": round(percentile(per_line, 0.99), 1),
         "builds": len(live),
         "build_p50_seconds": round(percentile([(build["seconds"], 1) for build in live], 0.5), 1),
         "build_nodes": live[-1]["nodes"],
