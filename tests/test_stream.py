@@ -10,6 +10,7 @@ The same events replayed again add nothing; a stream killed between the commits 
 repeats nothing when it restarts."""
 
 import csv
+import json
 import os
 import re
 import signal
@@ -21,7 +22,10 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from lakehouse.ingest import replay
 from lakehouse.ingest.bronze_tables import NATURAL_KEYS
+from lakehouse.ingest.events import flight_event
+from lakehouse.project import project_var
 from lakehouse.summary import fingerprint_query
 from tests.conftest import MODELS_AND_SEEDS, dbt_command, run_child, venv_command
 
@@ -172,6 +176,86 @@ def test_late_events_of_the_first_part_arrived_with_the_second(spark, stream_env
     across = flights.where((delivered >= split) & (F.col("event_at") < split))
     assert replayed_counts(streamed["replayed"])["late"] > 0
     assert across.count() > 0
+
+
+# The feature columns each window gives, and which flights (f) one more departure (late) falls in through it.
+WINDOWS = {
+    "the origin's departures in the hours before the as-of instant": (
+        ["origin_prior_departure_count", "origin_prior_mean_delay_minutes", "origin_prior_delayed_share"],
+        "f.origin_airport_code = late.origin_airport_code"
+        f" and late.actual_departure_at >= f.features_as_of_at - interval {project_var('origin_history_hours')} hours"
+        " and late.actual_departure_at < f.features_as_of_at",
+    ),
+    "the flights scheduled around it, the same day": (
+        ["origin_scheduled_departure_count"],
+        "f.origin_airport_code = late.origin_airport_code and f.flight_date = late.flight_date"
+        " and abs(unix_seconds(f.scheduled_departure_at) - unix_seconds(late.scheduled_departure_at))"
+        f" <= {int(project_var('congestion_minutes')) * 60}",
+    ),
+    "the carrier's days at the origin before the as-of day": (
+        ["carrier_origin_prior_departure_count", "carrier_origin_prior_delayed_share"],
+        "f.carrier_code = late.carrier_code and f.origin_airport_code = late.origin_airport_code and"
+        " to_date(f.features_as_of_at) between date_add(late.flight_date, 1)"
+        f" and date_add(late.flight_date, {project_var('carrier_history_days')})",
+    ),
+    "the route's months before the as-of month": (
+        ["route_prior_departure_count", "route_prior_delayed_share"],
+        "f.route_code = late.route_code and trunc(to_date(f.features_as_of_at), 'MM') > trunc(late.flight_date, 'MM')",
+    ),
+}
+
+
+def test_a_late_departure_changes_exactly_the_flights_whose_windows_it_falls_in(
+    spark, stream_env, streamed, january_dir, tmp_path
+):
+    """One more departure of 22 January, delivered on the 25th and built by the warm path, changes the features
+    of the flights whose windows it falls in, only the columns of those windows, and nothing else."""
+    relation = "features.flight_features"
+    version = newest_version(spark, stream_env, relation)
+    template = next(
+        row
+        for row in replay.source_rows("flights", january_dir)
+        if (row["origin"], row["day"]) == ("EWR", 22) and row["dep_time"] is not None
+    )
+    departure = {
+        **template,
+        **{"flight": 9999, "tailnum": None, "sched_dep_time": 1000, "dep_time": 1045, "dep_delay": 45},
+        **{"hour": 10, "minute": 0, "time_hour": "2013-01-22T15:00:00Z"},
+        **{"arr_time": None, "arr_delay": None, "air_time": None},
+    }
+    _, event = flight_event(departure)
+    landing = Path(stream_env["LAKEHOUSE_HOME"]) / "landing" / "events"
+    (tmp_path / "late.ndjson").write_text(json.dumps(event) + "\n")
+    (tmp_path / "late.ndjson").rename(landing / "events-20130125T000000-late-000000.ndjson")
+    warm_env = {**stream_env, "DBT_TARGET_PATH": str(tmp_path / "target"), "DBT_LOG_PATH": str(tmp_path / "logs")}
+    warm = lakehouse(warm_env, "stream", "--available-now", "--build")
+    assert re.search(r"^build 1: \d+ nodes in [\d.]+ s, ok;", warm, re.M), warm
+
+    features = table_path(stream_env, relation)
+    spark.read.format("delta").option("versionAsOf", version).load(str(features)).createOrReplaceTempView("before")
+    spark.read.format("delta").load(str(features)).createOrReplaceTempView("after")
+    added = spark.sql("select * from after left anti join before using (flight_id)").collect()
+    assert len(added) == 1 and (added[0]["carrier_code"], added[0]["flight_date"].day) == (template["carrier"], 22)
+    spark.sql(
+        "select *, scheduled_departure_at + make_dt_interval(0, 0, 45, 0) as actual_departure_at"
+        f" from after where flight_id = {added[0]['flight_id']}"
+    ).createOrReplaceTempView("late")
+    window_columns = {name for names, _ in WINDOWS.values() for name in names}
+    others = [name for name in spark.table("before").columns if name not in window_columns]
+    unchanged = spark.sql(
+        "select count_if(" + " or ".join(f"not (f.{name} <=> a.{name})" for name in others) + ")"
+        " from before f join after a using (flight_id)"
+    )
+    assert unchanged.first()[0] == 0  # outside the windows' columns, no flight changed
+    for window, (names, falls_in) in WINDOWS.items():
+        changed = " or ".join(f"not (f.{name} <=> a.{name})" for name in names)
+        found = spark.sql(
+            f"select count_if({changed}) as changed, count_if({falls_in}) as expected,"
+            f" count_if(({changed}) != ({falls_in})) as wrong"
+            " from before f join after a using (flight_id) cross join late"
+        ).first()
+        assert found["wrong"] == 0, (window, found)
+        assert found["expected"] > 0 or window.startswith("the route"), (window, found)
 
 
 def test_events_replayed_again_add_nothing_a_second_stream_is_refused_and_ctrl_c_stops_the_first(
