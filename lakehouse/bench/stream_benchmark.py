@@ -127,7 +127,12 @@ def live_replay(home: Home, name: str, speed: float, days: int, *args: str) -> t
     """`days` from LIVE_START replayed at `speed` in 15-minute files: its timing and the lines it delivered."""
     span = ("--start", str(LIVE_START), "--end", str(LIVE_START + timedelta(days=days)))
     replayed = home.lakehouse(name, "replay", *span, "--speed", str(speed), "--file-minutes", "15", *args)
-    return replayed, int(re.search(r"as ([\d,]+) lines", home.output(name)).group(1).replace(",", ""))
+    return replayed, replayed_lines(home, name)
+
+
+def replayed_lines(home: Home, name: str) -> int:
+    """The lines a `lakehouse replay` step says it delivered."""
+    return int(re.search(r"as ([\d,]+) lines", home.output(name)).group(1).replace(",", ""))
 
 
 def latency(home: Home, speed: float, days: int) -> dict:
@@ -164,6 +169,7 @@ def warm(home: Home, speed: float, days: int, backlog_days: int) -> dict:
     backlog_start = LIVE_START - timedelta(days=backlog_days)
     backlog = ("--start", str(backlog_start), "--end", str(LIVE_START), "--file-minutes", "1440")
     home.lakehouse("warm_backlog_replay", "replay", *backlog)
+    backlog_lines = replayed_lines(home, "warm_backlog_replay")
     builds_file = home.path / "stream" / project_var("raw_schema") / "builds.jsonl"
 
     def builds() -> list[dict]:
@@ -171,18 +177,20 @@ def warm(home: Home, speed: float, days: int, backlog_days: int) -> dict:
 
     dbt_paths = {"DBT_TARGET_PATH": str(home.path / "target"), "DBT_LOG_PATH": str(home.path / "logs" / "dbt")}
     with running_stream(home, "warm_stream", "--build", env={**home.env, **dbt_paths}) as (stream, log):
-        deadline = time.monotonic() + 900
-        while not builds():  # the first build: the whole project, on the backlog
+        deadline = time.monotonic() + 1200
+        # the backlog built (the first build is the whole project; micro-batches landed meanwhile take more)
+        while sum(count for build in builds() for _, count in build["latencies"]) < backlog_lines:
             if stream.poll() is not None or time.monotonic() > deadline:
-                raise LakehouseError(f"the stream's first build did not finish (log: {log})")
+                raise LakehouseError(f"the stream's builds of the backlog did not finish (log: {log})")
             time.sleep(1)
+        backlog_builds = len(builds())
         replayed, lines = live_replay(home, "warm_replay", speed, days)
         deadline = time.monotonic() + 600
-        while sum(count for build in builds()[1:] for _, count in build["latencies"]) < lines:
+        while sum(count for build in builds()[backlog_builds:] for _, count in build["latencies"]) < lines:
             if stream.poll() is not None or time.monotonic() > deadline:
                 raise LakehouseError(f"the warm builds did not take every replayed line (log: {log})")
             time.sleep(1)
-    live = builds()[1:]
+    live = builds()[backlog_builds:]
     per_line = [(seconds, count) for build in live for seconds, count in build["latencies"]]
     return {
         **waited(days, speed, lines, replayed, per_line),
