@@ -25,7 +25,8 @@ how fast, how far behind the newest landing file it is, and the latency from lan
 `--build` is the warm path: this process also runs `dbt build` (lakehouse/ingest/warm_build.py) whenever
 micro-batches have landed since the last build began, on its own Spark session and with the project parsed once,
 and says per build how long it took and how long the events it took waited from landing to flight_features. It
-then holds the metastore, as a `dbt build` does, so no other dbt run can work beside it.
+then holds the metastore, as a `dbt build` does, so no other dbt run can work beside it; a stop request waits
+for the build in progress.
 """
 
 import argparse
@@ -51,7 +52,7 @@ from lakehouse.ingest.warm_build import BuildReport, WarmBuild
 from lakehouse.locks import sole_writer
 from lakehouse.paths import events_landing_dir, stream_dir
 from lakehouse.project import project_var
-from lakehouse.spark import get_spark, table_location
+from lakehouse.spark import get_spark, is_remote, spark_conf, table_location
 
 REASON = "_reason"
 LANDING_GLOB = "*.ndjson"
@@ -355,6 +356,8 @@ def run_stream(args: argparse.Namespace, raw_schema: str, home: Path) -> None:
     checkpoint = home / "checkpoint"
     # With --build, dbt takes over this session (dbt-spark's getOrCreate): the stream's settings below go to a
     # session of its own, which shares the JVM and the catalog but not the SQL settings.
+    if args.build and is_remote(spark_conf()):
+        raise LakehouseError("--build runs dbt on the stream's own Spark session: set DBT_TARGET to local or cluster")
     session = get_spark("lakehouse-stream", metastore=args.build)
     spark = session.newSession() if args.build else session
     stop = StopRequest()  # after the SparkContext, whose own SIGINT handler cancels every job mid-batch
