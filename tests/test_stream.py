@@ -225,8 +225,7 @@ def test_a_late_departure_changes_exactly_the_flights_whose_windows_it_falls_in(
     }
     _, event = flight_event(departure)
     landing = Path(stream_env["LAKEHOUSE_HOME"]) / "landing" / "events"
-    (tmp_path / "late.ndjson").write_text(json.dumps(event) + "\n")
-    (tmp_path / "late.ndjson").rename(landing / "events-20130125T000000-late-000000.ndjson")
+    replay.write_file(landing, "events-20130125T000000-late-000000.ndjson", [json.dumps(event)])
     warm_env = {**stream_env, "DBT_TARGET_PATH": str(tmp_path / "target"), "DBT_LOG_PATH": str(tmp_path / "logs")}
     warm = lakehouse(warm_env, "stream", "--available-now", "--build")
     assert re.search(r"^build 1: \d+ nodes in [\d.]+ s, ok;", warm, re.M), warm

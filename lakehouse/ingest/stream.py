@@ -111,7 +111,8 @@ class EventSink:
             for kind, table in self.tables.items()
         }
         self.totals = {"lines": 0, "landed": 0, "duplicates": 0, "quarantined": 0}
-        self.unbuilt: list[tuple[float, int]] = []  # (landed at, lines) per file committed since the last build
+        # --build: (landed at, lines) per file committed since the last build began; None without a builder
+        self.unbuilt: list[tuple[float, int]] | None = None
         self.unbuilt_lock = threading.Lock()
 
     def take_unbuilt(self) -> list[tuple[float, int]]:
@@ -296,8 +297,9 @@ class EventSink:
         self.totals["landed"] += sum(landed.values())
         self.totals["duplicates"] += duplicates
         self.totals["quarantined"] += report.quarantined
-        with self.unbuilt_lock:
-            self.unbuilt += [(row["_landed_at"].timestamp(), row["lines"]) for row in files]
+        if self.unbuilt is not None:
+            with self.unbuilt_lock:
+                self.unbuilt += [(row["_landed_at"].timestamp(), row["lines"]) for row in files]
 
 
 class StopRequest:
@@ -402,6 +404,7 @@ class Builder:
     def __init__(self, sink: EventSink, raw_schema: str, metrics: Path):
         dbt_vars = None if raw_schema == project_var("raw_schema") else json.dumps({"raw_schema": raw_schema})
         self.sink, self.metrics, self.build = sink, metrics, WarmBuild(dbt_vars)
+        sink.unbuilt = []  # the sink keeps what it commits for the builds from now on
         self.last: BuildReport | None = None
 
     def __call__(self) -> None:
