@@ -9,8 +9,8 @@
 2. Throughput: `--throughput-days` of January replayed at once, then `lakehouse stream --available-now`: lines
    per second from the first micro-batch's start to the last one's commit.
 3. The warm path: `lakehouse stream --build` on a backlog of the year's days before June
-   (`--warm-backlog-days` of them; its first build is the whole project), then `--warm-days` of June replayed at
-   `--speed`: from each landing file's arrival to its flights being in
+   (`--warm-backlog-days` of them; on the fresh state folder its first build is the whole project), then
+   `--warm-days` of June replayed at `--speed`: from each landing file's arrival to its flights being in
    flight_features, per line (the stream's build records, stream/<schema>/builds.jsonl), p50 and p99, and
    how long a build takes.
 4. The year through the stream: every day but 31 December streamed and built, then 31 December streamed and
@@ -178,7 +178,7 @@ def warm(home: Home, speed: float, days: int, backlog_days: int) -> dict:
     dbt_paths = {"DBT_TARGET_PATH": str(home.path / "target"), "DBT_LOG_PATH": str(home.path / "logs" / "dbt")}
     with running_stream(home, "warm_stream", "--build", env={**home.env, **dbt_paths}) as (stream, log):
         deadline = time.monotonic() + 1200
-        # the backlog built (the first build is the whole project; micro-batches landed meanwhile take more)
+        # the backlog built (on a fresh state the first build is the whole project; what lands meanwhile takes more)
         while sum(count for build in builds() for _, count in build["latencies"]) < backlog_lines:
             if stream.poll() is not None or time.monotonic() > deadline:
                 raise LakehouseError(f"the stream's builds of the backlog did not finish (log: {log})")

@@ -403,7 +403,7 @@ class Builder:
 
     def __init__(self, sink: EventSink, raw_schema: str, metrics: Path):
         dbt_vars = None if raw_schema == project_var("raw_schema") else json.dumps({"raw_schema": raw_schema})
-        self.sink, self.metrics, self.build = sink, metrics, WarmBuild(dbt_vars)
+        self.sink, self.metrics, self.build = sink, metrics, WarmBuild(sink.spark, dbt_vars)
         sink.unbuilt = []  # the sink keeps what it commits for the builds from now on
         self.last: BuildReport | None = None
 
